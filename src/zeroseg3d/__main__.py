@@ -1,0 +1,3 @@
+from zeroseg3d.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""zeroseg3d data inspect: what a reader sees in a frame."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+
+def frame_summary(frame, vocabulary) -> dict:
+    """points, label histogram by class name, per-camera projected and visible counts."""
+    from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points
+
+    labels: dict[str, int] = {}
+    if frame.labels is not None:
+        ids, counts = np.unique(frame.labels, return_counts=True)
+        for class_id, count in zip(ids.tolist(), counts.tolist()):
+            name = vocabulary.names[class_id] if class_id >= 0 else "unlabeled"
+            labels[name] = labels.get(name, 0) + count
+    # "Projects into the image": positive depth and inside the image, no occlusion test.
+    projected = pair_points(frame.xyz, frame.cameras,
+                            PairingConfig(min_depth=1e-6, occlusion=OcclusionConfig(enabled=False)))
+    visible = pair_points(frame.xyz, frame.cameras, PairingConfig())
+    cameras, details = {}, {}
+    for index, camera in enumerate(frame.cameras):
+        cameras[camera.name] = int((projected.cam_idx == index).sum())
+        details[camera.name] = {
+            "image_size": list(camera.image_size),
+            "visible_after_occlusion": int((visible.cam_idx == index).sum()),
+            "image": None if camera.image_path is None else str(camera.image_path),
+        }
+    return {"frame_id": frame.frame_id, "points": frame.num_points,
+            "labels": dict(sorted(labels.items(), key=lambda kv: -kv[1])),
+            "cameras": cameras, "camera_details": details}
+
+
+def select_frame(dataset, frame: str | None) -> int:
+    if frame is None:
+        return 0
+    if frame in dataset.frame_ids:
+        return dataset.frame_ids.index(frame)
+    matches = [i for i, f in enumerate(dataset.frame_ids) if f.split("/")[-1] == frame]
+    if len(matches) == 1:
+        return matches[0]
+    if frame.isdigit() and not matches and int(frame) < len(dataset):
+        return int(frame)
+    return dataset.index_of(frame)  # raises with the known ids
+
+
+def run_inspect(args) -> int:
+    from zeroseg3d.datasets import open_path
+
+    dataset = open_path(args.path, vocabulary=args.vocabulary)
+    frame = dataset[select_frame(dataset, args.frame)]
+    summary = frame_summary(frame, dataset.vocabulary)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"frame {summary['frame_id']}  ({frame.source})  of {len(dataset)} frames")
+    print(f"points: {summary['points']}")
+    if summary["labels"]:
+        print(f"labels ({dataset.vocabulary.name} classes after the learning map):")
+        for name, count in summary["labels"].items():
+            print(f"  {name:<16} {count:>9}  {100 * count / summary['points']:5.1f}%")
+    else:
+        print("labels: none")
+    for name, count in summary["cameras"].items():
+        detail = summary["camera_details"][name]
+        width, height = detail["image_size"]
+        print(f"camera {name} ({width}x{height}, image {'present' if detail['image'] else 'absent'}):"
+              f" {count} points project into the image, "
+              f"{detail['visible_after_occlusion']} visible after the occlusion test")
+    if not summary["cameras"]:
+        print("cameras: none")
+    return 0
+
+
+def add_parser(commands) -> None:
+    data = commands.add_parser("data", help="inspect datasets and scans")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+    inspect = sub.add_parser("inspect", help="summarise one frame of a dataset, sequence or file")
+    inspect.add_argument("path", help="SemanticKITTI root or sequence folder, or a scan file/folder")
+    inspect.add_argument("--frame", help="frame id (e.g. 00/000000 or 000000) or index; default first")
+    inspect.add_argument("--vocabulary", help="vocabulary name or YAML (default semantickitti)")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.set_defaults(run=run_inspect)

@@ -1,0 +1,116 @@
+"""Typed configuration: dataclasses, YAML files composed from a base, dotted overrides.
+
+A config file may name the files it builds on with ``_base_`` (a path or a list of paths,
+relative to the file). Later files and then command-line overrides (``data.voxel_size=0.1``)
+win. Unknown keys and wrongly typed values are refused with the offending key named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import yaml
+
+from zeroseg3d.errors import ConfigError
+from zeroseg3d.geometry.augment import AugmentConfig
+from zeroseg3d.geometry.projection import PairingConfig
+
+BASE_KEY = "_base_"
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "semantickitti"      # registered reader: semantickitti, nuscenes, custom
+    root: str = "data/semantickitti"    # relative paths are relative to the working directory
+    split: str = "train"                # named split of the dataset (train, val, test, mini_train...)
+    sequences: Optional[List[str]] = None  # SemanticKITTI: explicit sequences, overriding split
+    version: str = "v1.0-trainval"      # nuScenes table version
+    vocabulary: str = "semantickitti"   # packaged vocabulary name or a vocabulary YAML path
+    unseen_split: str = "default"       # named seen/unseen split of the vocabulary
+    unseen_classes: Optional[List[str]] = None  # explicit unseen classes, overriding unseen_split
+    image_size: Optional[List[int]] = None  # [width, height] of images the calibration lacks
+    voxel_size: float = 0.05
+    pairing: PairingConfig = field(default_factory=PairingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    output_dir: str = "runs"            # a run writes into output_dir/name
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping at top level")
+    return data
+
+
+def _compose(path: Path, chain: tuple[Path, ...] = ()):
+    """The OmegaConf node of ``path`` merged over its bases, depth first."""
+    from omegaconf import OmegaConf
+
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"{path}: _base_ cycle through {' -> '.join(map(str, chain))}")
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, [])
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    merged = OmegaConf.create()
+    for base in bases:
+        merged = OmegaConf.merge(merged, _compose(path.parent / base, chain + (path,)))
+    return OmegaConf.merge(merged, OmegaConf.create(data))
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """A typed Config from a YAML file (or the defaults) and dotted ``key=value`` overrides."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    schema = OmegaConf.structured(Config)
+    where = str(path) if path is not None else "defaults"
+    try:
+        if path is not None:
+            schema = OmegaConf.merge(schema, _compose(Path(path)))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
+        where = "command-line overrides"
+        schema = OmegaConf.merge(schema, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(schema)
+    except OmegaConfBaseException as exc:
+        message = str(exc).splitlines()[0]
+        key = getattr(exc, "full_key", None)
+        raise ConfigError(f"{where}: {message}" + (f" (key {key})" if key else "")) from None
+
+
+def config_to_yaml(config: Config) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.structured(config))
+
+
+def save_config(config: Config, directory: str | Path, filename: str = "config.yaml") -> Path:
+    """Write the resolved config next to a run's outputs (atomically); returns its path."""
+    from zeroseg3d import __version__
+    from zeroseg3d.utils.atomic import atomic_write_text
+
+    target = Path(directory) / filename
+    header = f"# resolved config, written by zeroseg3d {__version__}\n"
+    atomic_write_text(target, header + config_to_yaml(config))
+    return target

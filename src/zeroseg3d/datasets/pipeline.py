@@ -1,0 +1,92 @@
+"""Frame -> training sample (pairing, augmentation, voxels) and the batch collate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zeroseg3d.datasets.frame import Frame
+from zeroseg3d.datasets.vocabulary import IGNORE_INDEX
+from zeroseg3d.geometry.augment import AugmentConfig, augment_points
+from zeroseg3d.geometry.projection import Pairing, PairingConfig, pair_points
+from zeroseg3d.geometry.voxelize import voxelize
+
+
+@dataclass
+class Sample:
+    """One frame ready for batching. points are augmented; pairing refers to point indices
+    and to pixels of the un-augmented geometry; ``transform`` maps original xyz to points."""
+
+    frame_id: str
+    points: np.ndarray          # (N, 4) float32
+    labels: np.ndarray          # (N,) int64, IGNORE_INDEX where unlabelled
+    pairing: Pairing
+    voxel_coords: np.ndarray    # (V, 3) int32
+    point_to_voxel: np.ndarray  # (N,) int64
+    transform: np.ndarray       # (4, 4)
+    num_cameras: int
+
+
+class SampleBuilder:
+    def __init__(self, voxel_size: float, pairing: PairingConfig | None = None,
+                 augment: AugmentConfig | None = None):
+        self.voxel_size = voxel_size
+        self.pairing = pairing or PairingConfig()
+        self.augment = augment
+
+    def __call__(self, frame: Frame, rng: np.random.Generator | None = None) -> Sample:
+        # Pair first: projection needs the geometry the calibration describes.
+        pairing = pair_points(frame.xyz, frame.cameras, self.pairing)
+        if self.augment is not None and self.augment.enabled:
+            points, transform = augment_points(frame.points, self.augment,
+                                               rng if rng is not None else np.random.default_rng())
+        else:
+            points, transform = frame.points, np.eye(4)
+        voxels = voxelize(points[:, :3], self.voxel_size)
+        labels = (frame.labels if frame.labels is not None
+                  else np.full(frame.num_points, IGNORE_INDEX, dtype=np.int64))
+        return Sample(frame.frame_id, points, labels, pairing, voxels.coords,
+                      voxels.point_to_voxel, transform, len(frame.cameras))
+
+
+def collate(samples: list[Sample]) -> dict:
+    """Concatenate samples; indices into points, voxels and cameras are offset per sample.
+
+    Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
+    voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,),
+    pair_camera (P,) index into the batch's cameras, pair_uv (P, 2), pair_depth (P,),
+    camera_offsets (B+1,), transforms (B, 4, 4); and frame_ids, a list.
+    """
+    import torch
+
+    point_counts = [len(s.points) for s in samples]
+    voxel_counts = [len(s.voxel_coords) for s in samples]
+    camera_counts = [s.num_cameras for s in samples]
+    point_offsets = np.concatenate([[0], np.cumsum(point_counts)])
+    voxel_offsets = np.concatenate([[0], np.cumsum(voxel_counts)])
+    camera_offsets = np.concatenate([[0], np.cumsum(camera_counts)])
+    voxel_coords = np.concatenate([
+        np.concatenate([np.full((len(s.voxel_coords), 1), b, np.int32), s.voxel_coords], axis=1)
+        for b, s in enumerate(samples)
+    ])
+    pairing = Pairing.concatenate([
+        Pairing(s.pairing.point_idx + point_offsets[b], s.pairing.cam_idx + camera_offsets[b],
+                s.pairing.uv, s.pairing.depth)
+        for b, s in enumerate(samples)
+    ])
+    return {
+        "frame_ids": [s.frame_id for s in samples],
+        "points": torch.from_numpy(np.concatenate([s.points for s in samples])),
+        "labels": torch.from_numpy(np.concatenate([s.labels for s in samples])),
+        "offsets": torch.from_numpy(point_offsets),
+        "voxel_coords": torch.from_numpy(voxel_coords),
+        "point_to_voxel": torch.from_numpy(np.concatenate(
+            [s.point_to_voxel + voxel_offsets[b] for b, s in enumerate(samples)])),
+        "pair_point": torch.from_numpy(pairing.point_idx),
+        "pair_camera": torch.from_numpy(pairing.cam_idx),
+        "pair_uv": torch.from_numpy(pairing.uv),
+        "pair_depth": torch.from_numpy(pairing.depth),
+        "camera_offsets": torch.from_numpy(camera_offsets),
+        "transforms": torch.from_numpy(np.stack([s.transform for s in samples])),
+    }

@@ -1,0 +1,185 @@
+"""SemanticKITTI reader: sequences/XX/{velodyne,labels,image_2}, calib.txt, poses.txt."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from zeroseg3d.datasets.base import DATASETS, FrameDataset
+from zeroseg3d.datasets.frame import Camera, Frame
+from zeroseg3d.datasets.io import (
+    as_matrix,
+    check_image_size,
+    read_image_size,
+    read_kitti_bin,
+    read_key_value_file,
+    read_label_file,
+    split_kitti_label,
+)
+from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.errors import DataError
+
+SPLITS = {
+    "train": ["00", "01", "02", "03", "04", "05", "06", "07", "09", "10"],
+    "val": ["08"],
+    "test": [f"{i:02d}" for i in range(11, 22)],
+}
+SPLITS["trainval"] = sorted(SPLITS["train"] + SPLITS["val"])
+# Camera 2's image size in most odometry sequences; calib.txt may state its own with
+# 'S2: width height' (the synthetic world does), and a config can override it.
+DEFAULT_IMAGE_SIZE = (1241, 376)
+
+
+class SemanticKITTISequence:
+    """One sequence folder. Scans without labels or images load with those left out."""
+
+    def __init__(self, folder: str | Path, vocabulary: Vocabulary,
+                 image_size: Sequence[int] | None = None):
+        self.folder = Path(folder)
+        self.name = self.folder.name
+        self.vocabulary = vocabulary
+        velodyne = self.folder / "velodyne"
+        if not velodyne.is_dir():
+            raise DataError(self.folder, "not a SemanticKITTI sequence (no velodyne/ folder)")
+        self.scan_paths = sorted(velodyne.glob("*.bin"))
+        if not self.scan_paths:
+            raise DataError(velodyne, "no .bin scans")
+        self.calib_path = self.folder / "calib.txt"
+        calib = read_key_value_file(self.calib_path)
+        for key in ("P2", "Tr"):
+            if key not in calib:
+                raise DataError(self.calib_path,
+                                f"missing calibration key {key!r} (found {sorted(calib)})")
+        P2 = as_matrix(calib["P2"], self.calib_path, "P2", shapes=((3, 4),))
+        self.Tr = as_matrix(calib["Tr"], self.calib_path, "Tr")
+        # P2 = K [I | t]: camera 2 is a translation of the rectified camera 0 frame.
+        self.K = P2[:, :3].copy()
+        if abs(np.linalg.det(self.K)) < 1e-9:
+            raise DataError(self.calib_path, "P2 has a singular intrinsic part")
+        offset = np.eye(4)
+        offset[:3, 3] = np.linalg.solve(self.K, P2[:, 3])
+        self.T_cam2_from_lidar = offset @ self.Tr
+        if "S2" in calib:
+            if calib["S2"].size != 2:
+                raise DataError(self.calib_path, "S2 must hold 2 values: width height")
+            self.image_size = tuple(int(v) for v in calib["S2"])
+            self._size_source = f"S2 in {self.calib_path}"
+        elif image_size is not None:
+            self.image_size = tuple(int(v) for v in image_size)
+            self._size_source = "data.image_size"
+        else:
+            self.image_size = DEFAULT_IMAGE_SIZE
+            self._size_source = None  # the first image decides
+        self.image_dir = self.folder / "image_2"
+        self.label_dir = self.folder / "labels"
+        self.poses = self._read_poses(self.folder / "poses.txt")
+
+    def _read_poses(self, path: Path) -> np.ndarray | None:
+        if not path.is_file():
+            return None
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        try:
+            flat = np.array(rows, dtype=np.float64)
+        except ValueError:
+            raise DataError(path, "every line must hold 12 numbers (a 3x4 pose)") from None
+        if flat.ndim != 2 or flat.shape[1] != 12:
+            raise DataError(path, f"every line must hold 12 numbers, got shape {flat.shape}")
+        poses = np.tile(np.eye(4), (len(flat), 1, 1))
+        poses[:, :3, :] = flat.reshape(-1, 3, 4)
+        # poses.txt is in camera-0 coordinates; conjugate by Tr for LiDAR poses.
+        return np.linalg.inv(self.Tr) @ poses @ self.Tr
+
+    def __len__(self) -> int:
+        return len(self.scan_paths)
+
+    def frame_id(self, index: int) -> str:
+        return f"{self.name}/{self.scan_paths[index].stem}"
+
+    def camera(self, index: int) -> Camera:
+        stem = self.scan_paths[index].stem
+        image_path = None
+        if self.image_dir.is_dir():
+            image_path = self.image_dir / f"{stem}.png"
+            size = read_image_size(image_path)  # raises 'missing image' when absent
+            if self._size_source is None:
+                self.image_size, self._size_source = size, f"first image {image_path}"
+            check_image_size(image_path, size, self.image_size)
+        return Camera("image_2", self.K.copy(), self.T_cam2_from_lidar.copy(),
+                      tuple(self.image_size), image_path)
+
+    def load(self, index: int) -> Frame:
+        scan_path = self.scan_paths[index]
+        points = read_kitti_bin(scan_path)
+        labels = raw = instances = None
+        label_path = self.label_dir / f"{scan_path.stem}.label"
+        if label_path.is_file():
+            raw, instances = split_kitti_label(read_label_file(label_path, len(points)))
+            labels = self.vocabulary.map_raw(raw, label_path)
+        pose = None
+        if self.poses is not None:
+            if index >= len(self.poses):
+                raise DataError(self.folder / "poses.txt",
+                                f"{len(self.poses)} poses but scan {scan_path.name} is frame {index}")
+            pose = self.poses[index]
+        return Frame(frame_id=self.frame_id(index), points=points, cameras=[self.camera(index)],
+                     labels=labels, raw_labels=raw, instances=instances, pose=pose,
+                     source=scan_path)
+
+
+@DATASETS.register("semantickitti")
+class SemanticKITTI(FrameDataset):
+    """Frames of one or more SemanticKITTI sequence folders, in order."""
+
+    def __init__(self, sequence_folders: Sequence[str | Path],
+                 vocabulary: Vocabulary | str = "semantickitti",
+                 image_size: Sequence[int] | None = None):
+        self.vocabulary = (vocabulary if isinstance(vocabulary, Vocabulary)
+                           else Vocabulary.load(vocabulary))
+        self.sequences = [SemanticKITTISequence(f, self.vocabulary, image_size)
+                          for f in sequence_folders]
+        self._index = [(s, i) for s in self.sequences for i in range(len(s))]
+        self._frame_ids = [s.frame_id(i) for s, i in self._index]
+
+    @classmethod
+    def from_root(cls, root: str | Path, split: str = "train",
+                  sequences: Sequence[str] | None = None,
+                  vocabulary: Vocabulary | str = "semantickitti",
+                  image_size: Sequence[int] | None = None) -> "SemanticKITTI":
+        """A dataset root holding sequences/, read for a named split or a sequence list."""
+        base = Path(root) / "sequences"
+        if not base.is_dir():
+            raise DataError(root, "not a SemanticKITTI root (no sequences/ folder)")
+        if sequences is not None:
+            names = [str(s).zfill(2) if str(s).isdigit() else str(s) for s in sequences]
+            missing = [n for n in names if not (base / n).is_dir()]
+            if missing:
+                raise DataError(base, f"sequences not found: {missing}")
+        else:
+            if split not in SPLITS and split != "all":
+                raise DataError(None, f"unknown SemanticKITTI split {split!r}; "
+                                f"known: {', '.join(SPLITS)}, all")
+            on_disk = sorted(p.name for p in base.iterdir() if (p / "velodyne").is_dir())
+            wanted = on_disk if split == "all" else SPLITS[split]
+            names = [n for n in wanted if n in on_disk]
+            if not names:
+                raise DataError(base, f"none of the {split!r} sequences {wanted} is present")
+            if len(names) < len(wanted):
+                warnings.warn(f"{base}: split {split!r} is partial; reading sequences {names}",
+                              stacklevel=2)
+        return cls([base / n for n in names], vocabulary, image_size)
+
+    @classmethod
+    def from_config(cls, data_config, split: str) -> "SemanticKITTI":
+        return cls.from_root(data_config.root, split, data_config.sequences,
+                             data_config.vocabulary, data_config.image_size)
+
+    @property
+    def frame_ids(self) -> list[str]:
+        return self._frame_ids
+
+    def load(self, index: int) -> Frame:
+        sequence, local = self._index[index]
+        return sequence.load(local)

@@ -1,0 +1,18 @@
+"""Pure geometry on numpy arrays: projection and pairing, voxels, augmentation."""
+
+from zeroseg3d.geometry.augment import AugmentConfig, apply_transform, random_transform
+from zeroseg3d.geometry.projection import (
+    OcclusionConfig,
+    Pairing,
+    PairingConfig,
+    occlusion_mask,
+    pair_points,
+    project_points,
+)
+from zeroseg3d.geometry.voxelize import Voxelization, reduce_to_voxels, voxel_majority, voxelize
+
+__all__ = [
+    "AugmentConfig", "apply_transform", "random_transform",
+    "OcclusionConfig", "Pairing", "PairingConfig", "occlusion_mask", "pair_points",
+    "project_points", "Voxelization", "reduce_to_voxels", "voxel_majority", "voxelize",
+]

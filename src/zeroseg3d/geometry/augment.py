@@ -1,0 +1,60 @@
+"""Augmentations as rigid-plus-scale transforms that keep the point <-> pixel pairing valid.
+
+The pairing is computed on the un-augmented points and indexes points, so transforming
+coordinates (never dropping or reordering points) leaves it valid. The 4x4 transform is
+returned, so that augmented coordinates can be taken back before any projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    rotate_z_deg: float = 180.0      # uniform rotation in [-a, a] about the up axis
+    flip_x_prob: float = 0.5
+    flip_y_prob: float = 0.5
+    scale_min: float = 0.95
+    scale_max: float = 1.05
+    jitter_sigma: float = 0.01       # metres, clipped to +-jitter_clip
+    jitter_clip: float = 0.05
+
+
+def random_transform(config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random (4, 4) transform: rotation about z, flips of x/y, isotropic scale."""
+    angle = np.deg2rad(rng.uniform(-config.rotate_z_deg, config.rotate_z_deg))
+    c, s = np.cos(angle), np.sin(angle)
+    linear = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    flips = np.diag([
+        -1.0 if rng.random() < config.flip_x_prob else 1.0,
+        -1.0 if rng.random() < config.flip_y_prob else 1.0,
+        1.0,
+    ])
+    scale = rng.uniform(config.scale_min, config.scale_max)
+    transform = np.eye(4)
+    transform[:3, :3] = scale * flips @ linear
+    return transform
+
+
+def apply_transform(xyz: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    return (np.asarray(xyz, np.float64) @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32)
+
+
+def augment_points(points: np.ndarray, config: AugmentConfig, rng: np.random.Generator):
+    """(N, 4) points -> (augmented points, (4, 4) transform of the rigid-plus-scale part).
+
+    Jitter is per-point noise on top of the transform; it is not part of the returned matrix.
+    """
+    if not config.enabled:
+        return points.copy(), np.eye(4)
+    transform = random_transform(config, rng)
+    out = points.copy()
+    out[:, :3] = apply_transform(points[:, :3], transform)
+    if config.jitter_sigma > 0:
+        noise = rng.normal(0.0, config.jitter_sigma, size=(len(points), 3))
+        out[:, :3] += np.clip(noise, -config.jitter_clip, config.jitter_clip).astype(np.float32)
+    return out, transform

@@ -1,0 +1,130 @@
+"""Projection of LiDAR points into cameras, and the point <-> pixel pairing.
+
+Pixel convention (OpenCV): integer coordinates are pixel centres, so pixel (col, row) covers
+u in [col - 0.5, col + 0.5). A point is inside an image of size (W, H) when
+-0.5 <= u < W - 0.5 and -0.5 <= v < H - 0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class OcclusionConfig:
+    """A point is hidden when a nearer point lies within ``radius_px`` pixels of it and is
+    nearer by more than max(abs_tol, rel_tol * depth). LiDAR sees around objects that the
+    camera, mounted elsewhere, cannot: without this test such points get the occluder's pixel."""
+
+    enabled: bool = True
+    radius_px: int = 2
+    rel_tol: float = 0.1
+    abs_tol: float = 0.3
+
+
+@dataclass
+class PairingConfig:
+    min_depth: float = 1.0
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+
+
+@dataclass
+class Pairing:
+    """P point-pixel pairs. point_idx (P,) int64 into the frame's points; cam_idx (P,) int64
+    into its cameras; uv (P, 2) float32 pixel coordinates; depth (P,) float32 metres."""
+
+    point_idx: np.ndarray
+    cam_idx: np.ndarray
+    uv: np.ndarray
+    depth: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.point_idx.shape[0])
+
+    @classmethod
+    def empty(cls) -> "Pairing":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                   np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["Pairing"]) -> "Pairing":
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts])
+                     for k in ("point_idx", "cam_idx", "uv", "depth")))
+
+    def select(self, mask: np.ndarray) -> "Pairing":
+        return Pairing(self.point_idx[mask], self.cam_idx[mask], self.uv[mask], self.depth[mask])
+
+
+def project_points(xyz: np.ndarray, K: np.ndarray, T_cam_from_lidar: np.ndarray):
+    """(N, 3) LiDAR points -> (uv (N, 2), depth (N,)) in one camera.
+
+    depth is the camera z coordinate; uv is only meaningful where depth > 0.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    cam = xyz @ T_cam_from_lidar[:3, :3].T + T_cam_from_lidar[:3, 3]
+    depth = cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pixels = cam @ np.asarray(K, dtype=np.float64).T
+        uv = pixels[:, :2] / pixels[:, 2:3]
+    return uv, depth
+
+
+def inside_image(uv: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    width, height = image_size
+    return ((uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5)
+            & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5))
+
+
+def occlusion_mask(uv: np.ndarray, depth: np.ndarray, image_size: tuple[int, int],
+                   config: OcclusionConfig) -> np.ndarray:
+    """(P,) bool, True for points that no nearer point hides (see OcclusionConfig).
+
+    uv must lie inside the image. A z-buffer of the nearest depth per pixel is eroded with a
+    (2r+1)^2 minimum filter, so each point is compared with the nearest point around it.
+    """
+    if len(depth) == 0:
+        return np.zeros(0, dtype=bool)
+    from scipy.ndimage import minimum_filter
+
+    width, height = image_size
+    cols = np.clip(np.rint(uv[:, 0]).astype(np.int64), 0, width - 1)
+    rows = np.clip(np.rint(uv[:, 1]).astype(np.int64), 0, height - 1)
+    flat = rows * width + cols
+    zbuffer = np.full(width * height, np.inf)
+    np.minimum.at(zbuffer, flat, depth)
+    r = int(config.radius_px)
+    if r > 0:
+        zbuffer = minimum_filter(zbuffer.reshape(height, width), size=2 * r + 1,
+                                 mode="constant", cval=np.inf).ravel()
+    nearest = zbuffer[flat]
+    return depth <= nearest + np.maximum(config.abs_tol, config.rel_tol * nearest)
+
+
+def pair_points(xyz: np.ndarray, cameras: Sequence, config: PairingConfig | None = None
+                ) -> Pairing:
+    """Pairs of points and pixels for every camera.
+
+    cameras: objects with K, T_cam_from_lidar and image_size (width, height), e.g. Camera.
+    Points nearer than ``min_depth`` (or behind the camera) and outside the image are
+    dropped; hidden points too when occlusion is enabled. A point may pair with several
+    cameras.
+    """
+    config = config or PairingConfig()
+    parts = []
+    for cam_index, camera in enumerate(cameras):
+        uv, depth = project_points(xyz, camera.K, camera.T_cam_from_lidar)
+        keep = depth >= max(config.min_depth, 1e-6)
+        keep[keep] = inside_image(uv[keep], camera.image_size)
+        index = np.flatnonzero(keep)
+        uv, depth = uv[index], depth[index]
+        if config.occlusion.enabled:
+            visible = occlusion_mask(uv, depth, camera.image_size, config.occlusion)
+            index, uv, depth = index[visible], uv[visible], depth[visible]
+        parts.append(Pairing(index.astype(np.int64), np.full(len(index), cam_index, np.int64),
+                             uv.astype(np.float32), depth.astype(np.float32)))
+    return Pairing.concatenate(parts)

@@ -1,0 +1,70 @@
+"""Voxelization: integer voxel coordinates, the point -> voxel map and reductions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Voxelization:
+    """coords: (V, 3) int32 voxel indices >= 0 (relative to ``origin``).
+    point_to_voxel: (N,) int64, the voxel of each point; voxel features go back to points
+    as ``voxel_features[point_to_voxel]``. counts: (V,) points per voxel.
+    origin: (3,) float64 world position of voxel (0, 0, 0)'s corner."""
+
+    coords: np.ndarray
+    point_to_voxel: np.ndarray
+    counts: np.ndarray
+    origin: np.ndarray
+    voxel_size: float
+
+    @property
+    def num_voxels(self) -> int:
+        return int(self.coords.shape[0])
+
+
+def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxelization:
+    """Voxels of edge ``voxel_size`` metres occupied by (N, 3) points."""
+    if voxel_size <= 0:
+        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    xyz = np.asarray(xyz, dtype=np.float64)
+    origin = np.floor(xyz.min(axis=0) / voxel_size) * voxel_size
+    grid = np.floor((xyz - origin) / voxel_size).astype(np.int64)
+    extent = grid.max(axis=0) + 1
+    keys = (grid[:, 0] * extent[1] + grid[:, 1]) * extent[2] + grid[:, 2]
+    unique_keys, point_to_voxel, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    coords = np.stack([unique_keys // (extent[1] * extent[2]),
+                       (unique_keys // extent[2]) % extent[1],
+                       unique_keys % extent[2]], axis=1).astype(np.int32)
+    return Voxelization(coords, point_to_voxel.astype(np.int64), counts, origin, float(voxel_size))
+
+
+def reduce_to_voxels(values: np.ndarray, point_to_voxel: np.ndarray, num_voxels: int,
+                     reduce: str = "mean") -> np.ndarray:
+    """(N, ...) point values -> (V, ...) per voxel, by 'mean', 'sum' or 'max'."""
+    values = np.asarray(values)
+    shape = (num_voxels,) + values.shape[1:]
+    if reduce == "max":
+        out = np.full(shape, -np.inf)
+        np.maximum.at(out, point_to_voxel, values)
+        return out.astype(values.dtype)
+    out = np.zeros(shape, dtype=np.float64)
+    np.add.at(out, point_to_voxel, values)
+    if reduce == "sum":
+        return out
+    if reduce != "mean":
+        raise ValueError(f"unknown reduction {reduce!r}; use mean, sum or max")
+    counts = np.bincount(point_to_voxel, minlength=num_voxels).reshape((-1,) + (1,) * (values.ndim - 1))
+    return out / np.maximum(counts, 1)
+
+
+def voxel_majority(labels: np.ndarray, point_to_voxel: np.ndarray, num_voxels: int,
+                   num_classes: int, ignore_index: int = -1) -> np.ndarray:
+    """(V,) the most frequent valid label per voxel; ignore_index where none is valid."""
+    valid = labels != ignore_index
+    votes = np.zeros((num_voxels, num_classes), dtype=np.int64)
+    np.add.at(votes, (point_to_voxel[valid], labels[valid]), 1)
+    majority = votes.argmax(axis=1)
+    return np.where(votes.max(axis=1) > 0, majority, ignore_index)

@@ -1,0 +1,101 @@
+"""Configs compose from a base and take dotted overrides; the CLI works end to end."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zeroseg3d.cli import main
+from zeroseg3d.config import Config, load_config, save_config
+from zeroseg3d.datasets import build_dataset
+from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_composition_from_base_and_overrides():
+    config = load_config(CONFIGS / "semantickitti_annotation_free.yaml",
+                         ["data.voxel_size=0.1", "data.pairing.occlusion.enabled=false",
+                          "data.unseen_classes=[car,person]"])
+    assert isinstance(config, Config)
+    assert config.data.dataset == "semantickitti" and config.data.unseen_split == "annotation_free"
+    assert config.data.voxel_size == 0.1 and config.data.pairing.occlusion.enabled is False
+    assert config.data.augment.scale_max == 1.05  # from base.yaml
+    assert config.data.unseen_classes == ["car", "person"]
+    assert config.run.name == "semantickitti_annotation_free"
+
+
+def test_every_shipped_config_loads():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        config = load_config(path)
+        Vocabulary.load(config.data.vocabulary).split(config.data.unseen_split, config.data.unseen_classes)
+
+
+def test_bad_configs_are_refused_with_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean: 'voxel_size'"):
+        load_config(CONFIGS / "semantickitti.yaml", ["data.voxel_siz=0.1"])
+    with pytest.raises(ConfigError, match="could not be converted to Float.*data.voxel_size"):
+        load_config(None, ["data.voxel_size=abc"])
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        load_config(None, ["data.voxel_size"])
+    loop = tmp_path / "a.yaml"
+    loop.write_text("_base_: a.yaml\n")
+    with pytest.raises(ConfigError, match="_base_ cycle"):
+        load_config(loop)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_resolved_config_is_saved_and_reloads(tmp_path):
+    config = load_config(CONFIGS / "nuscenes.yaml", ["run.seed=7"])
+    path = save_config(config, tmp_path / "run")
+    assert path.read_text().startswith("# resolved config, written by zeroseg3d")
+    assert load_config(path) == config
+    assert yaml.safe_load(path.read_text())["run"]["seed"] == 7
+
+
+def test_build_dataset_from_config(kitti_root):
+    config = load_config(CONFIGS / "semantickitti.yaml",
+                         [f"data.root={kitti_root}", "data.sequences=['00']"])
+    dataset = build_dataset(config.data)
+    assert len(dataset) == 3 and dataset.vocabulary.name == "semantickitti"
+
+
+def test_inspect_json_on_a_real_frame(kitti_root, capsys):
+    assert main(["data", "inspect", str(kitti_root), "--frame", "000000", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["points"] == 124668
+    assert sum(report["labels"].values()) == 124668
+    assert report["labels"]["road"] > report["labels"]["building"] > report["labels"]["car"] > 0
+    assert 18000 < report["cameras"]["image_2"] < 20500
+
+
+def test_inspect_text_and_unknown_frame(kitti_root, capsys):
+    assert main(["data", "inspect", str(kitti_root / "sequences/00"), "--frame", "00/000002"]) == 0
+    out = capsys.readouterr().out
+    assert "points: 124478" in out and "camera image_2 (1241x376, image absent)" in out
+    assert main(["data", "inspect", str(kitti_root), "--frame", "000009"]) == 2
+    assert "no frame '000009'" in capsys.readouterr().err
+
+
+def test_console_script_help_and_info():
+    cli = Path(sys.executable).with_name("zeroseg3d")
+    result = subprocess.run([str(cli), "--help"], capture_output=True, text=True, check=True)
+    assert "inspect" in result.stdout or "data" in result.stdout
+    info = subprocess.run([str(cli), "info", "--json"], capture_output=True, text=True, check=True)
+    report = json.loads(info.stdout)
+    assert report["torch"]["version"].startswith("2.")
+    assert set(report["optional"]) == {"spconv", "open_clip", "nuscenes", "open3d"}
+    assert all("importable" in probe for probe in report["optional"].values())
+
+
+def test_heavy_libraries_are_not_imported_by_the_data_layer():
+    code = ("import sys, zeroseg3d.datasets, zeroseg3d.geometry, zeroseg3d.config, zeroseg3d.cli;"
+            "import zeroseg3d.datasets.semantickitti, zeroseg3d.datasets.custom, zeroseg3d.datasets.nuscenes;"
+            "print(sorted(m for m in ('spconv', 'open_clip', 'nuscenes', 'open3d', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

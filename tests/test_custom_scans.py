@@ -1,0 +1,122 @@
+"""The user's own scans: .bin, .npy, .ply, .pcd, with label files and camera sidecars."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from zeroseg3d.datasets.custom import CustomScans
+from zeroseg3d.datasets.io import read_ply, write_ply
+from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.errors import DataError
+
+RNG = np.random.default_rng(1)
+POINTS = np.concatenate([RNG.uniform(2, 20, (50, 3)), RNG.uniform(0, 1, (50, 1))], axis=1).astype(np.float32)
+RAW = np.where(np.arange(50) % 2 == 0, 10, 40).astype(np.uint32)  # car / road raw ids
+CAMERA = {"name": "front", "image_size": [128, 64],
+          "K": [[100, 0, 64], [0, 100, 32], [0, 0, 1]],
+          "T_cam_from_lidar": [[0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]]}
+
+
+def write_pcd(path, points, labels, binary):
+    header = ("VERSION 0.7\nFIELDS x y z intensity label\nSIZE 4 4 4 4 4\nTYPE F F F F U\n"
+              f"COUNT 1 1 1 1 1\nWIDTH {len(points)}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\n"
+              f"POINTS {len(points)}\nDATA {'binary' if binary else 'ascii'}\n")
+    if binary:
+        table = np.empty(len(points), dtype=[("p", "<f4", 4), ("l", "<u4")])
+        table["p"], table["l"] = points, labels
+        path.write_bytes(header.encode() + table.tobytes())
+    else:
+        rows = "\n".join(" ".join(f"{v:.6f}" for v in p) + f" {l}" for p, l in zip(points, labels))
+        path.write_text(header + rows + "\n")
+
+
+@pytest.mark.parametrize("kind", ["bin", "npy", "ply", "pcd_ascii", "pcd_binary", "ply_ascii"])
+def test_every_point_format_reads_the_same_scan(tmp_path, kind):
+    path = tmp_path / ("scan." + kind.split("_")[0])
+    if kind == "bin":
+        POINTS.tofile(path)
+        RAW.tofile(tmp_path / "scan.label")
+    elif kind == "npy":
+        np.save(path, np.concatenate([POINTS, RAW[:, None].astype(np.float32)], axis=1))
+    elif kind == "ply":
+        write_ply(path, POINTS, labels=RAW.astype(np.int32))
+    elif kind == "ply_ascii":
+        rows = "\n".join(" ".join(f"{v:.6f}" for v in p) + f" {l}" for p, l in zip(POINTS, RAW))
+        path.write_text(f"ply\nformat ascii 1.0\nelement vertex {len(POINTS)}\nproperty float x\n"
+                        "property float y\nproperty float z\nproperty float intensity\n"
+                        f"property uchar label\nelement face 0\nproperty list uchar int vertex_indices\n"
+                        f"end_header\n{rows}\n")
+    else:
+        write_pcd(path, POINTS, RAW, binary=kind == "pcd_binary")
+    frame = CustomScans([path])[0]
+    np.testing.assert_allclose(frame.points, POINTS, atol=1e-5)
+    assert frame.frame_id == "scan"
+    np.testing.assert_array_equal(frame.labels, np.where(RAW == 10, 0, 8))
+    assert frame.cameras == []
+
+
+def test_sidecar_cameras_and_folders(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        POINTS.tofile(tmp_path / f"{name}.bin")
+    Image.fromarray(np.zeros((64, 128, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"cameras": [{**CAMERA, "image": "a.png"}]}))
+    (tmp_path / "cameras.json").write_text(json.dumps({"cameras": [CAMERA]}))
+    dataset = CustomScans([tmp_path])
+    assert dataset.frame_ids == ["a", "b"]
+    a, b = dataset[0], dataset[1]
+    assert a.cameras[0].image_path == tmp_path / "a.png" and b.cameras[0].image_path is None
+    assert a.cameras[0].T_cam_from_lidar.shape == (4, 4) and b.cameras[0].image_size == (128, 64)
+    assert a.labels is None
+
+
+def test_sidecar_errors_name_the_file(tmp_path):
+    POINTS.tofile(tmp_path / "s.bin")
+    sidecar = tmp_path / "s.yaml"
+    sidecar.write_text(yaml.safe_dump({"cameras": [{k: v for k, v in CAMERA.items() if k != "K"}]}))
+    with pytest.raises(DataError, match=r"s\.yaml: camera 'front' lacks K"):
+        CustomScans([tmp_path / "s.bin"])[0]
+    sidecar.write_text(yaml.safe_dump({"cameras": [{k: v for k, v in CAMERA.items() if k != "image_size"}]}))
+    with pytest.raises(DataError, match=r"needs image_size"):
+        CustomScans([tmp_path / "s.bin"])[0]
+    sidecar.write_text(yaml.safe_dump({"cameras": [{**CAMERA, "image": "missing.png"}]}))
+    with pytest.raises(DataError, match=r"missing\.png: missing image"):
+        CustomScans([tmp_path / "s.bin"])[0]
+
+
+def test_bad_point_files(tmp_path):
+    ply = tmp_path / "t.ply"
+    write_ply(ply, POINTS)
+    ply.write_bytes(ply.read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"t\.ply: truncated: 50 vertices need 800 bytes"):
+        CustomScans([ply])[0]
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match=r"o\.npy: not a plain numeric"):
+        CustomScans([tmp_path / "o.npy"])[0]
+    np.save(tmp_path / "w.npy", np.zeros((5, 7)))
+    with pytest.raises(DataError, match=r"expected an \(N, 3\), \(N, 4\) or \(N, 5\) array"):
+        CustomScans([tmp_path / "w.npy"])[0]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes/x.txt").write_text("1 2 3")
+    with pytest.raises(DataError, match=r"notes: no point files"):
+        CustomScans([tmp_path / "notes"])
+
+
+def test_ply_round_trip_with_colours_and_labels(tmp_path):
+    colors = RNG.integers(0, 255, (50, 3)).astype(np.uint8)
+    write_ply(tmp_path / "c.ply", POINTS, colors=colors, labels=np.arange(50))
+    fields = read_ply(tmp_path / "c.ply")
+    np.testing.assert_array_equal(np.stack([fields[c] for c in ("red", "green", "blue")], 1), colors)
+    np.testing.assert_array_equal(fields["label"], np.arange(50))
+
+
+def test_class_index_labels_for_a_vocabulary_without_raw_ids(tmp_path):
+    np.save(tmp_path / "s.npy", np.concatenate([POINTS, np.full((50, 1), 1.0, np.float32)], axis=1))
+    vocab = Vocabulary.from_names(["car", "fire hydrant"])
+    assert (CustomScans([tmp_path / "s.npy"], vocab)[0].labels == 1).all()
+    np.save(tmp_path / "s.npy", np.concatenate([POINTS, np.full((50, 1), 5.0, np.float32)], axis=1))
+    with pytest.raises(DataError, match=r"s\.npy: 50 labels outside 0\.\.1"):
+        CustomScans([tmp_path / "s.npy"], vocab)[0]

@@ -1,0 +1,134 @@
+"""Hand-checked geometry: projection, occlusion, voxels, augmentation, collate."""
+
+
+import numpy as np
+import pytest
+
+from zeroseg3d.datasets.frame import Camera, Frame
+from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+from zeroseg3d.geometry.augment import AugmentConfig, apply_transform
+from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points, project_points
+from zeroseg3d.geometry.transforms import invert_transform, make_transform, quaternion_to_matrix
+from zeroseg3d.geometry.voxelize import reduce_to_voxels, voxel_majority, voxelize
+
+K = np.array([[100.0, 0.0, 64.0], [0.0, 100.0, 32.0], [0.0, 0.0, 1.0]])
+# LiDAR x forward, y left, z up -> camera x right, y down, z forward
+T_CAM_FROM_LIDAR = np.array([[0.0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0], [0, 0, 0, 1]])
+
+
+def camera(size=(128, 64)):
+    return Camera("front", K, T_CAM_FROM_LIDAR, size)
+
+
+def test_point_on_optical_axis_lands_on_principal_point():
+    uv, depth = project_points(np.array([[7.0, 0.0, 0.0]]), K, T_CAM_FROM_LIDAR)
+    np.testing.assert_allclose(uv[0], [64.0, 32.0])
+    assert depth[0] == pytest.approx(7.0)
+    # one metre to the left at 10 m depth: 10 pixels left of the centre (f=100)
+    uv, _ = project_points(np.array([[10.0, 1.0, 0.0]]), K, T_CAM_FROM_LIDAR)
+    np.testing.assert_allclose(uv[0], [54.0, 32.0])
+
+
+def test_points_behind_camera_near_or_outside_are_dropped():
+    xyz = np.array([[-5.0, 0, 0], [0.5, 0, 0], [5.0, 0, 0], [5.0, 10.0, 0]])
+    pairing = pair_points(xyz, [camera()], PairingConfig(min_depth=1.0))
+    assert pairing.point_idx.tolist() == [2]
+
+
+def test_point_behind_another_is_occluded_and_neighbours_are_not():
+    xyz = np.array([
+        [5.0, 0.0, 0.0],     # front
+        [20.0, 0.0, 0.0],    # same pixel, much farther: hidden
+        [20.0, 0.2, 0.0],    # 1 px away from the front point, farther: hidden (radius 2)
+        [5.1, 0.0, 0.01],    # same surface as the front point within tolerance: visible
+        [20.0, 1.0, 0.0],    # 5 px away from everything: visible
+    ])
+    on = pair_points(xyz, [camera()], PairingConfig(occlusion=OcclusionConfig(radius_px=2)))
+    assert sorted(on.point_idx.tolist()) == [0, 3, 4]
+    off = pair_points(xyz, [camera()], PairingConfig(occlusion=OcclusionConfig(enabled=False)))
+    assert sorted(off.point_idx.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_pixel_bounds_follow_the_centre_convention():
+    # u = 64 + 100 * (-y)/x ; at x=10: y=-6.354 -> u=127.54 (outside a 128-wide image), y=-6.345 -> 127.45
+    xyz = np.array([[10.0, -6.354, 0.0], [10.0, -6.345, 0.0]])
+    pairing = pair_points(xyz, [camera()], PairingConfig(occlusion=OcclusionConfig(enabled=False)))
+    assert pairing.point_idx.tolist() == [1]
+
+
+def test_multiple_cameras_index_their_pairs():
+    back = Camera("back", K, T_CAM_FROM_LIDAR @ make_transform(np.diag([-1.0, -1.0, 1.0]), [0, 0, 0]),
+                  (128, 64))
+    xyz = np.array([[5.0, 0, 0], [-5.0, 0, 0]])
+    pairing = pair_points(xyz, [camera(), back])
+    assert pairing.point_idx.tolist() == [0, 1] and pairing.cam_idx.tolist() == [0, 1]
+    np.testing.assert_allclose(pairing.uv, [[64, 32], [64, 32]], atol=1e-5)
+
+
+def test_quaternion_and_inverse():
+    half = np.sqrt(0.5)
+    rotation = quaternion_to_matrix([half, 0.0, 0.0, half])  # 90 degrees about z
+    np.testing.assert_allclose(rotation @ [1.0, 0, 0], [0, 1.0, 0], atol=1e-12)
+    transform = make_transform(rotation, [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(invert_transform(transform) @ transform, np.eye(4), atol=1e-12)
+
+
+def test_voxelize_and_reductions():
+    xyz = np.array([[0.01, 0.01, 0.01], [0.04, 0.02, 0.03], [0.06, 0.0, 0.0], [-0.01, 0.0, 0.0]])
+    vox = voxelize(xyz, 0.05)
+    # voxels: {-1,0,0} for the last point, {0,0,0} for the first two, {1,0,0} for the third
+    assert vox.num_voxels == 3
+    assert vox.point_to_voxel[0] == vox.point_to_voxel[1] != vox.point_to_voxel[2]
+    np.testing.assert_array_equal(vox.coords[vox.point_to_voxel], [[1, 0, 0], [1, 0, 0], [2, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(vox.origin, [-0.05, 0.0, 0.0])
+    values = np.array([1.0, 3.0, 5.0, 7.0])
+    mean = reduce_to_voxels(values, vox.point_to_voxel, vox.num_voxels, "mean")
+    assert mean[vox.point_to_voxel[0]] == 2.0 and mean[vox.point_to_voxel[3]] == 7.0
+    assert reduce_to_voxels(values, vox.point_to_voxel, 3, "max")[vox.point_to_voxel[0]] == 3.0
+    # back to points
+    np.testing.assert_allclose(mean[vox.point_to_voxel], [2.0, 2.0, 5.0, 7.0])
+    labels = np.array([4, -1, 2, -1])
+    np.testing.assert_array_equal(voxel_majority(labels, vox.point_to_voxel, 3, 5)[vox.point_to_voxel],
+                                  [4, 4, 2, -1])
+
+
+def _frame(rng, n=2000):
+    xyz = np.concatenate([rng.uniform([2, -8, -2], [30, 8, 2], (n, 3))])
+    points = np.concatenate([xyz, rng.uniform(0, 1, (n, 1))], axis=1).astype(np.float32)
+    labels = rng.integers(-1, 5, n)
+    return Frame("f", points, [camera()], labels=labels)
+
+
+def test_augmentation_keeps_the_pairing(rng):
+    frame = _frame(rng)
+    plain = SampleBuilder(0.1)(frame)
+    augmented = SampleBuilder(0.1, augment=AugmentConfig(jitter_sigma=0.0))(frame, np.random.default_rng(3))
+    for key in ("point_idx", "cam_idx", "uv", "depth"):
+        np.testing.assert_array_equal(getattr(plain.pairing, key), getattr(augmented.pairing, key))
+    assert not np.allclose(plain.points, augmented.points)
+    # the recorded transform takes the original points to the augmented ones, and back
+    np.testing.assert_allclose(apply_transform(frame.xyz, augmented.transform), augmented.points[:, :3], atol=1e-4)
+    back = apply_transform(augmented.points[:, :3], np.linalg.inv(augmented.transform))
+    np.testing.assert_allclose(back, frame.xyz, atol=1e-4)
+    # undoing the augmentation and projecting again gives the recorded pixels
+    uv, _ = project_points(back[augmented.pairing.point_idx], K, T_CAM_FROM_LIDAR)
+    np.testing.assert_allclose(uv, augmented.pairing.uv, atol=1e-2)
+
+
+def test_collate_offsets_points_voxels_and_cameras(rng):
+    builder = SampleBuilder(0.2)
+    samples = [builder(_frame(rng, 500)), builder(_frame(rng, 700))]
+    batch = collate(samples)
+    n0, v0 = len(samples[0].points), len(samples[0].voxel_coords)
+    assert batch["offsets"].tolist() == [0, 500, 1200]
+    assert batch["camera_offsets"].tolist() == [0, 1, 2]
+    assert batch["voxel_coords"].shape == (v0 + len(samples[1].voxel_coords), 4)
+    assert batch["voxel_coords"][:v0, 0].eq(0).all() and batch["voxel_coords"][v0:, 0].eq(1).all()
+    # indices of the second sample point into its own rows
+    second = batch["pair_camera"] == 1
+    assert (batch["pair_point"][second] >= n0).all() and (batch["pair_point"][~second] < n0).all()
+    np.testing.assert_array_equal(batch["pair_point"][second].numpy() - n0, samples[1].pairing.point_idx)
+    p2v = batch["point_to_voxel"].numpy()
+    np.testing.assert_array_equal(batch["voxel_coords"].numpy()[p2v[n0:], 1:],
+                                  samples[1].voxel_coords[samples[1].point_to_voxel])
+    assert p2v[n0:].min() >= v0

@@ -1,0 +1,110 @@
+"""Each kind of bad input gets a clear error naming the file and the problem."""
+
+import numpy as np
+import pytest
+
+from conftest import write_kitti_sequence
+from zeroseg3d.cli import main
+from zeroseg3d.datasets.semantickitti import SemanticKITTI
+from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.errors import ConfigError, DataError
+
+
+def scan(n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.uniform(-20, 20, (n, 3)), rng.uniform(0, 1, (n, 1))], axis=1)
+
+
+def load(folder):
+    return SemanticKITTI([folder])[0]
+
+
+def test_truncated_bin(tmp_path):
+    seq = write_kitti_sequence(tmp_path / "00", [scan()])
+    path = seq / "velodyne/000000.bin"
+    path.write_bytes(path.read_bytes()[:-6])
+    with pytest.raises(DataError, match=r"000000\.bin: truncated or misshapen: 1594 bytes"):
+        load(seq)
+
+
+def test_misshapen_label_and_count_mismatch(tmp_path):
+    seq = write_kitti_sequence(tmp_path / "00", [scan()], [np.full(100, 40)])
+    label = seq / "labels/000000.label"
+    label.write_bytes(label.read_bytes()[:-2])
+    with pytest.raises(DataError, match=r"000000\.label: truncated"):
+        load(seq)
+    np.full(99, 40, np.uint32).tofile(label)
+    with pytest.raises(DataError, match=r"000000\.label: label/point count mismatch: 99 labels for 100 points"):
+        load(seq)
+
+
+def test_nan_and_inf_coordinates(tmp_path):
+    points = scan()
+    points[7, 1] = np.nan
+    points[9, 2] = np.inf
+    seq = write_kitti_sequence(tmp_path / "00", [points])
+    with pytest.raises(DataError, match=r"000000\.bin: 2 of 100 points have NaN or inf coordinates \(first at row 7\)"):
+        load(seq)
+
+
+def test_empty_scan(tmp_path):
+    seq = write_kitti_sequence(tmp_path / "00", [np.zeros((0, 4))])
+    with pytest.raises(DataError, match=r"000000\.bin: empty scan"):
+        load(seq)
+
+
+def test_missing_calibration_key(tmp_path):
+    seq = write_kitti_sequence(tmp_path / "00", [scan()])
+    calib = seq / "calib.txt"
+    calib.write_text("\n".join(l for l in calib.read_text().splitlines() if not l.startswith("Tr")))
+    with pytest.raises(DataError, match=r"calib\.txt: missing calibration key 'Tr'"):
+        load(seq)
+    calib.write_text("P2: 1 2 3\nTr: " + " ".join(["0"] * 12))
+    with pytest.raises(DataError, match=r"calib\.txt: P2 has 3 values, expected 12 \(3x4\)"):
+        load(seq)
+
+
+def test_missing_image_and_unexpected_size(tmp_path):
+    image = np.zeros((32, 64, 3), np.uint8)
+    seq = write_kitti_sequence(tmp_path / "00", [scan(), scan(seed=1)], images=[image],
+                               calib_extra="S2: 64 32\n")
+    assert load(seq).cameras[0].load_image().shape == (32, 64, 3)
+    with pytest.raises(DataError, match=r"image_2/000001\.png: missing image"):
+        SemanticKITTI([seq])[1]
+    from PIL import Image
+
+    Image.fromarray(np.zeros((30, 60, 3), np.uint8)).save(seq / "image_2/000001.png")
+    with pytest.raises(DataError, match=r"000001\.png: image of unexpected size 60x30, expected 64x32"):
+        SemanticKITTI([seq])[1]
+
+
+def test_images_must_agree_within_a_sequence(tmp_path):
+    images = [np.zeros((32, 64, 3), np.uint8), np.zeros((31, 64, 3), np.uint8)]
+    seq = write_kitti_sequence(tmp_path / "00", [scan(), scan(seed=1)], images=images)
+    dataset = SemanticKITTI([seq])
+    assert dataset[0].cameras[0].image_size == (64, 32)
+    with pytest.raises(DataError, match="unexpected size 64x31, expected 64x32"):
+        dataset[1]
+
+
+def test_unknown_class_name_in_split():
+    with pytest.raises(ConfigError, match="unknown class name 'lorry truck'"):
+        Vocabulary.load("semantickitti").split(unseen=["truck", "lorry truck"])
+
+
+def test_cli_prints_a_message_not_a_traceback(tmp_path, capsys):
+    seq = write_kitti_sequence(tmp_path / "00", [scan()])
+    (seq / "velodyne/000000.bin").write_bytes(b"\0" * 10)
+    assert main(["data", "inspect", str(seq)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zeroseg3d: error: ") and "000000.bin: truncated" in err
+    assert "Traceback" not in err
+    assert main(["data", "inspect", str(tmp_path / "nothing-here")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_scans_without_labels_or_images_still_load(tmp_path):
+    seq = write_kitti_sequence(tmp_path / "00", [scan()])
+    frame = load(seq)
+    assert frame.labels is None and frame.cameras[0].image_path is None
+    assert frame.cameras[0].image_size == (1241, 376)
