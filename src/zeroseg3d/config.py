@@ -16,6 +16,7 @@ import yaml
 from zeroseg3d.errors import ConfigError
 from zeroseg3d.geometry.augment import AugmentConfig
 from zeroseg3d.geometry.projection import PairingConfig
+from zeroseg3d.teacher.config import TeacherConfig
 
 BASE_KEY = "_base_"
 
@@ -46,6 +47,7 @@ class RunConfig:
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

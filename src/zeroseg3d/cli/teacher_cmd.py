@@ -1,0 +1,47 @@
+"""zeroseg3d teacher: run the CLIP teacher once over a split and cache its outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run(args) -> int:
+    from zeroseg3d.config import load_config, save_config
+    from zeroseg3d.datasets import build_dataset
+    from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, shard_from_env, write_quality
+    from zeroseg3d.teacher.teacher import Teacher
+
+    config = load_config(args.config, args.overrides)
+    split_name = args.split or config.data.split
+    dataset = build_dataset(config.data, split_name)
+    split = dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
+    teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
+    cache = TeacherCache(config.teacher.cache_dir, teacher.key)
+    if args.shard:
+        index, count = (int(v) for v in args.shard.split("/"))
+        shard = (index - 1, count)
+    else:
+        shard = shard_from_env()
+    save_config(config, cache.root)
+    stats = fill_cache(teacher, dataset, cache, shard)
+    print(f"teacher cache {cache.root} (key {teacher.key}): {stats.computed} computed, "
+          f"{stats.reused} reused")
+    if args.report and shard[1] == 1:
+        report = pseudo_label_quality(dataset, cache, split)
+        print(f"pseudo-label quality on {split_name}, points inside the camera view "
+              f"({report['points_in_view']}):")
+        print(write_quality(report, Path(cache.root), f"quality_{split_name}"))
+    return 0
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("teacher", help="cache the CLIP teacher's outputs for a split")
+    parser.add_argument("config", help="config YAML file")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. teacher.readout=tokens")
+    parser.add_argument("--split", help="dataset split (default: data.split)")
+    parser.add_argument("--shard", help="I/K: compute the I-th of K shards (1-based); "
+                        "under torchrun the rank decides")
+    parser.add_argument("--no-report", dest="report", action="store_false",
+                        help="skip the pseudo-label quality report")
+    parser.set_defaults(run=run)

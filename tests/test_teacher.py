@@ -1,0 +1,178 @@
+"""Teacher loading, pseudo labels on points, the cache and the quality report."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from clip_fixtures import TINY_VIT, write_model_config
+from zeroseg3d.cli import main
+from zeroseg3d.datasets.frame import Camera, Frame
+from zeroseg3d.datasets.semantickitti import SemanticKITTI
+from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig
+from zeroseg3d.teacher.cache import TeacherCache
+from zeroseg3d.teacher.config import TeacherConfig
+from zeroseg3d.teacher.loading import TeacherLoadError, load_clip
+from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality
+from zeroseg3d.teacher.teacher import Teacher
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = write_model_config(tmp_path, "zs3d-teacher-tiny", TINY_VIT)
+    return TeacherConfig(model_config=str(path), random_init=True, readout="tokens", short_side=32,
+                         cache_dir=str(tmp_path / "cache"))
+
+
+def test_missing_weights_say_what_to_pass():
+    with pytest.raises(TeacherLoadError, match="no weights given.*teacher.checkpoint=.*teacher.pretrained=TAG"):
+        load_clip(TeacherConfig(model="RN50"))
+
+
+def test_unreachable_pretrained_tag_fails_fast(monkeypatch):
+    monkeypatch.setattr("zeroseg3d.teacher.loading._cached_pretrained", lambda model, tag: None)
+    monkeypatch.setattr("zeroseg3d.teacher.loading._hub_reachable", lambda timeout: False)
+    start = time.monotonic()
+    with pytest.raises(TeacherLoadError, match="not in open_clip's cache and the hub cannot be reached"):
+        load_clip(TeacherConfig(model="RN50", pretrained="openai"))
+    assert time.monotonic() - start < 5
+
+
+def test_unknown_pretrained_tag_lists_known_ones():
+    with pytest.raises(TeacherLoadError, match="no pretrained tag 'nope'.*openai"):
+        load_clip(TeacherConfig(model="RN50", pretrained="nope"))
+
+
+def test_checkpoints_load_safely_and_pickles_are_refused(tmp_path, tiny_config):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    reference = load_clip(tiny_config).model
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    save_file(state, tmp_path / "w.safetensors")
+    torch.save(state, tmp_path / "w.pt")
+    torch.save({"state_dict": state, "note": object.__new__(PickledThing)}, tmp_path / "pickled.pt")
+    tokens = torch.zeros(1, 16, dtype=torch.long)
+    for name in ("w.safetensors", "w.pt"):
+        config = TeacherConfig(model_config=tiny_config.model_config, checkpoint=str(tmp_path / name))
+        loaded = load_clip(config)
+        torch.testing.assert_close(loaded.model.encode_text(tokens), reference.encode_text(tokens))
+        assert loaded.identity.startswith("file:")
+    unsafe = TeacherConfig(model_config=tiny_config.model_config, checkpoint=str(tmp_path / "pickled.pt"))
+    with pytest.raises(TeacherLoadError, match="refused, this checkpoint only loads by unpickling"):
+        load_clip(unsafe)
+    unsafe.allow_unsafe_pickle = True
+    load_clip(unsafe)
+
+
+class PickledThing:
+    """An arbitrary class: only unpickling can rebuild it."""
+
+
+def _square_frame(width=40, height=20):
+    """A camera looking along +x; points at x=10 spread over the image."""
+    K = np.array([[10.0, 0, width / 2 - 0.5], [0, 10.0, height / 2 - 0.5], [0, 0, 1]])
+    T = np.array([[0.0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0], [0, 0, 0, 1]])
+    left = Camera("left", K, T, (width, height), image=np.zeros((height, width, 3), np.uint8))
+    # a second camera with the same view, to test the multi-camera rule
+    right = Camera("right", K, T @ np.diag([1.0, 1, 1, 1]), (width, height), image=np.zeros((height, width, 3), np.uint8))
+    points = np.array([[10.0, 15.0, 0, 0],   # u = 19.5 - 15 = 4.5 -> left part of the image
+                       [10.0, -15.0, 0, 0],  # u = 34.5 -> right part
+                       [-10.0, 0, 0, 0]],    # behind the cameras
+                      np.float32)
+    return Frame("hand", points, [left, right])
+
+
+def test_pseudo_labels_of_a_hand_made_frame(tiny_config, monkeypatch):
+    vocab = Vocabulary.from_names(["road", "car"])
+    teacher = Teacher(tiny_config, vocab, PairingConfig(occlusion=OcclusionConfig(enabled=False)))
+    # camera 0: class 0 on the left half, class 1 on the right, moderately confident
+    # camera 1: class 1 everywhere, very confident
+    grid0 = torch.zeros(2, 2, 4)
+    grid0[0, :, :2], grid0[1, :, 2:] = 2.0, 2.0
+    grid1 = torch.zeros(2, 2, 4)
+    grid1[1] = 9.0
+    features = torch.randn(32, 2, 4)
+    monkeypatch.setattr(teacher, "image_outputs", lambda images: [(features, grid0), (features, grid1)])
+    out = teacher.frame_outputs(_square_frame())
+    # most confident camera wins: camera 1 says class 1 for both visible points
+    assert out["point_label"].tolist() == [1, 1, -1]
+    assert out["point_camera"].tolist() == [1, 1, -1]
+    assert out["point_conf"][0].item() == pytest.approx(torch.softmax(torch.tensor([0.0, 9.0]), 0)[1].item(), abs=1e-3)
+    assert out["features/0"].shape == (2, 4, 32) and out["features/0"].dtype == torch.float16
+    # nearest camera: a tie in depth keeps the first camera, whose labels follow the image halves
+    teacher.config.multi_camera = "nearest"
+    out = teacher.frame_outputs(_square_frame())
+    assert out["point_label"].tolist() == [0, 1, -1] and out["point_camera"].tolist() == [0, 0, -1]
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teacher_world")
+    main(["world", "generate", "--out", str(root), "--sequences", "1", "--frames", "4", "--seed", "2",
+          "--workers", "1"])
+    return root
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_cache_resume_corruption_and_key_change(small_world, tiny_config, tmp_path):
+    dataset = SemanticKITTI.from_root(small_world, split="all")
+    torch.manual_seed(0)
+    teacher = Teacher(tiny_config, dataset.vocabulary)
+    full = TeacherCache(tmp_path / "full", teacher.key)
+    assert fill_cache(teacher, dataset, full, progress=False).computed == 4
+    # an interrupted run, then a rerun, ends with the same files
+    resumed = TeacherCache(tmp_path / "resumed", teacher.key)
+    original, calls = teacher.frame_outputs, []
+
+    def flaky(frame):
+        calls.append(frame.frame_id)
+        if len(calls) == 3:
+            raise Interrupt()
+        return original(frame)
+
+    teacher.frame_outputs = flaky
+    with pytest.raises(Interrupt):
+        fill_cache(teacher, dataset, resumed, progress=False)
+    teacher.frame_outputs = original
+    stats = fill_cache(teacher, dataset, resumed, progress=False)
+    assert (stats.computed, stats.reused) == (2, 2)
+    def same(a, b):  # safetensors orders its metadata unpredictably: compare contents
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    for frame_id in dataset.frame_ids:
+        assert same(full.load(frame_id), resumed.load(frame_id))
+    assert not list((tmp_path / "resumed" / "frames").glob(".*tmp"))
+    # a truncated file and a file with flipped bytes are both recomputed
+    victim = resumed.path(dataset.frame_ids[1])
+    victim.write_bytes(victim.read_bytes()[:-100])
+    other = resumed.path(dataset.frame_ids[2])
+    data = bytearray(other.read_bytes())
+    data[-10] ^= 0xFF
+    other.write_bytes(bytes(data))
+    assert resumed.load(dataset.frame_ids[1]) is None and resumed.load(dataset.frame_ids[2]) is None
+    assert fill_cache(teacher, dataset, resumed, progress=False).computed == 2
+    assert same(resumed.load(dataset.frame_ids[1]), full.load(dataset.frame_ids[1]))
+    # a different key (other prompts or weights) invalidates every file
+    assert fill_cache(teacher, dataset, TeacherCache(tmp_path / "resumed", "other"), progress=False).computed == 4
+
+
+def test_quality_report_and_cli(small_world, tiny_config, tmp_path, capsys):
+    config = tmp_path / "teacher.yaml"
+    config.write_text(
+        f"data: {{root: {small_world}, split: all}}\n"
+        f"teacher: {{model_config: {tiny_config.model_config}, random_init: true, readout: tokens,"
+        f" short_side: 32, cache_dir: {tmp_path / 'cli_cache'}}}\n")
+    assert main(["teacher", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "4 computed, 0 reused" in out and "mIoU unseen" in out
+    assert (tmp_path / "cli_cache" / "config.yaml").is_file()
+    assert (tmp_path / "cli_cache" / "quality_all.json").is_file()
+    assert main(["teacher", str(config), "--no-report"]) == 0
+    assert "0 computed, 4 reused" in capsys.readouterr().out
+    assert len(list((tmp_path / "cli_cache").glob("frames/*.safetensors"))) == 4
