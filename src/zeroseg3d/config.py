@@ -16,6 +16,9 @@ import yaml
 from zeroseg3d.errors import ConfigError
 from zeroseg3d.geometry.augment import AugmentConfig
 from zeroseg3d.geometry.projection import PairingConfig
+from zeroseg3d.engine.config import TrainConfig
+from zeroseg3d.losses.config import LossConfig
+from zeroseg3d.models.config import ModelConfig
 from zeroseg3d.teacher.config import TeacherConfig
 
 BASE_KEY = "_base_"
@@ -29,6 +32,7 @@ class DataConfig:
     sequences: Optional[List[str]] = None  # SemanticKITTI: explicit sequences, overriding split
     version: str = "v1.0-trainval"      # nuScenes table version
     vocabulary: str = "semantickitti"   # packaged vocabulary name or a vocabulary YAML path
+    classes: Optional[List[str]] = None  # evaluate only these classes of the vocabulary
     unseen_split: str = "default"       # named seen/unseen split of the vocabulary
     unseen_classes: Optional[List[str]] = None  # explicit unseen classes, overriding unseen_split
     image_size: Optional[List[int]] = None  # [width, height] of images the calibration lacks
@@ -42,13 +46,25 @@ class RunConfig:
     name: str = "run"
     output_dir: str = "runs"            # a run writes into output_dir/name
     seed: int = 0
+    eval_split: Optional[str] = "val"   # evaluated after training (None: skip)
 
 
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+
+def build_vocabulary(data: DataConfig):
+    """The vocabulary a DataConfig names, restricted to data.classes when given."""
+    from zeroseg3d.datasets.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.load(data.vocabulary)
+    return vocabulary.restrict(data.classes) if data.classes else vocabulary
 
 
 def _read_yaml(path: Path) -> dict:

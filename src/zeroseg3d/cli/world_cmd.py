@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+from zeroseg3d.world.clip_training import ClipTrainConfig as ClipTrainDefaults
 
 
 def run_generate(args) -> int:
@@ -12,6 +15,42 @@ def run_generate(args) -> int:
                               start=args.start, workers=args.workers)
     print(f"wrote sequences {', '.join(manifest['sequences'])} to {args.out}")
     return 0
+
+
+def _sequences(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def run_train_clip(args) -> int:
+    import json
+
+    from zeroseg3d.utils.atomic import atomic_write_text
+    from zeroseg3d.world.clip_quality import evaluate_world_clip
+    from zeroseg3d.world.clip_training import ClipTrainConfig, train_world_clip
+
+    config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads)
+    record = train_world_clip(args.world, args.out, config, _sequences(args.sequences))
+    print(f"trained the demo teacher in {record['seconds']:.0f} s: {args.out} "
+          f"(+ {record['model_config']})")
+    if args.eval_sequences:
+        quality = evaluate_world_clip(args.out, args.world, _sequences(args.eval_sequences), seed=args.seed)
+        path = Path(args.out).with_suffix(".quality.json")
+        atomic_write_text(path, json.dumps(quality, indent=2))
+        print(format_clip_quality(quality))
+        print(f"wrote {path}")
+    return 0
+
+
+def format_clip_quality(quality: dict) -> str:
+    lines = [f"held-out images: {quality['images']}; crop zero-shot accuracy "
+             f"{100 * quality['crop_accuracy']:.1f}% (chance {100 * quality['chance']:.1f}%); "
+             f"dense pixel accuracy {100 * quality['pixel_accuracy']:.1f}%, mIoU {100 * quality['pixel_miou']:.1f}%",
+             f"{'class':<14} {'crop acc':>9} {'pixel IoU':>10}"]
+    for name, accuracy in quality["crop_accuracy_per_class"].items():
+        iou = quality["pixel_iou_per_class"][name]
+        lines.append(f"{name:<14} {'-' if accuracy is None else f'{100 * accuracy:8.1f}%':>9} "
+                     f"{'-' if iou is None else f'{100 * iou:9.1f}%':>10}")
+    return "\n".join(lines)
 
 
 def add_parser(commands) -> None:
@@ -27,3 +66,13 @@ def add_parser(commands) -> None:
     gen.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                      help="processes rendering frames in parallel")
     gen.set_defaults(run=run_generate)
+    clip = sub.add_parser("train-clip", help="train the demo teacher (a small CLIP) on the world's images")
+    clip.add_argument("--world", required=True, help="world root made by `world generate`")
+    clip.add_argument("--out", required=True, help="checkpoint to write (.safetensors); its model "
+                      "config goes beside it as .json")
+    clip.add_argument("--seed", type=int, default=0)
+    clip.add_argument("--steps", type=int, default=ClipTrainDefaults.steps)
+    clip.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    clip.add_argument("--sequences", help="comma-separated training sequences (default: all)")
+    clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on")
+    clip.set_defaults(run=run_train_clip)

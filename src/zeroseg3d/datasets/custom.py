@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
@@ -137,7 +138,7 @@ class CustomScans(FrameDataset):
 
     @classmethod
     def from_config(cls, data_config, split: str) -> "CustomScans":
-        return cls([data_config.root], data_config.vocabulary)
+        return cls([data_config.root], build_vocabulary(data_config))
 
     @property
     def frame_ids(self) -> list[str]:

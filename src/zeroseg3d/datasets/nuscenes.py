@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
@@ -69,7 +70,7 @@ class NuScenesLidarSeg(FrameDataset):
 
     @classmethod
     def from_config(cls, data_config, split: str) -> "NuScenesLidarSeg":
-        return cls(data_config.root, data_config.version, split, data_config.vocabulary)
+        return cls(data_config.root, data_config.version, split, build_vocabulary(data_config))
 
     @property
     def frame_ids(self) -> list[str]:

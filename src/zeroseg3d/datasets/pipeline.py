@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,9 @@ class Sample:
     point_to_voxel: np.ndarray  # (N,) int64
     transform: np.ndarray       # (4, 4)
     num_cameras: int
+    point_extras: dict[str, np.ndarray] = field(default_factory=dict)  # (N, ...) per point
+    pair_extras: dict[str, np.ndarray] = field(default_factory=dict)   # (P, ...) per pair
+    patch_features: np.ndarray | None = None  # (K, D) teacher patches; pair_patch indexes rows
 
 
 class SampleBuilder:
@@ -56,7 +59,9 @@ def collate(samples: list[Sample]) -> dict:
     Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
     voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,),
     pair_camera (P,) index into the batch's cameras, pair_uv (P, 2), pair_depth (P,),
-    camera_offsets (B+1,), transforms (B, 4, 4); and frame_ids, a list.
+    camera_offsets (B+1,), transforms (B, 4, 4); and frame_ids, a list. Point and pair
+    extras are concatenated under their own names; ``pair_patch`` is offset into the
+    concatenated ``patch_features``.
     """
     import torch
 
@@ -75,7 +80,7 @@ def collate(samples: list[Sample]) -> dict:
                 s.pairing.uv, s.pairing.depth)
         for b, s in enumerate(samples)
     ])
-    return {
+    batch = {
         "frame_ids": [s.frame_id for s in samples],
         "points": torch.from_numpy(np.concatenate([s.points for s in samples])),
         "labels": torch.from_numpy(np.concatenate([s.labels for s in samples])),
@@ -90,3 +95,16 @@ def collate(samples: list[Sample]) -> dict:
         "camera_offsets": torch.from_numpy(camera_offsets),
         "transforms": torch.from_numpy(np.stack([s.transform for s in samples])),
     }
+    for key in samples[0].point_extras:
+        batch[key] = torch.from_numpy(np.concatenate([s.point_extras[key] for s in samples]))
+    patch_offset = 0
+    pair_extras: dict[str, list] = {key: [] for key in samples[0].pair_extras}
+    for s in samples:
+        for key, value in s.pair_extras.items():
+            pair_extras[key].append(value + patch_offset if key == "pair_patch" else value)
+        patch_offset += 0 if s.patch_features is None else len(s.patch_features)
+    for key, values in pair_extras.items():
+        batch[key] = torch.from_numpy(np.concatenate(values))
+    if samples[0].patch_features is not None:
+        batch["patch_features"] = torch.from_numpy(np.concatenate([s.patch_features for s in samples]))
+    return batch

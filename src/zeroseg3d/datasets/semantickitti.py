@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
@@ -174,7 +175,7 @@ class SemanticKITTI(FrameDataset):
     @classmethod
     def from_config(cls, data_config, split: str) -> "SemanticKITTI":
         return cls.from_root(data_config.root, split, data_config.sequences,
-                             data_config.vocabulary, data_config.image_size)
+                             build_vocabulary(data_config), data_config.image_size)
 
     @property
     def frame_ids(self) -> list[str]:

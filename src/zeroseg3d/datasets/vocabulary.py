@@ -116,6 +116,21 @@ class Vocabulary:
         names = [n.strip() for n in names if n.strip()]
         return cls(name=name, classes=[ClassInfo(n, (n,)) for n in names])
 
+    def restrict(self, names: Sequence[str]) -> "Vocabulary":
+        """The same vocabulary with only ``names`` (in this vocabulary's order); the raw ids
+        of the other classes become ignored, and splits keep their classes that remain."""
+        keep = sorted({self.index(n) for n in names})
+        kept_names = {normalize_name(self.classes[i].name) for i in keep}
+        dropped = [r for i, c in enumerate(self.classes) if i not in keep for r in c.raw_ids]
+        splits = {}
+        for split_name, unseen in self.splits.items():
+            splits[split_name] = unseen if unseen == "all" else [
+                n for n in unseen if normalize_name(n) in kept_names]
+        return Vocabulary(name=self.name, classes=[self.classes[i] for i in keep],
+                          ignored_raw_ids=tuple(self.ignored_raw_ids) + tuple(dropped),
+                          raw_names=dict(self.raw_names), splits=splits,
+                          source=f"{self.source} restricted to {len(keep)} classes")
+
     # -- class names --------------------------------------------------------------------
     @property
     def names(self) -> list[str]:

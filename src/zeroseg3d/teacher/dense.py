@@ -160,24 +160,22 @@ class DenseCLIP:
         return self._vit_grid(x) if self.is_vit else self._resnet_grid(x)
 
     def _sliding(self, x: torch.Tensor) -> torch.Tensor:
-        """value/tokens in overlapping windows of the model's size, averaged where they overlap."""
-        size = self.window
-        stride = self.config.window_stride or size // 2
-        stride = max(self.patch, stride // self.patch * self.patch)
-        _, _, height, width = x.shape
-        ys = sorted(set(list(range(0, height - size + 1, stride)) + [height - size]))
-        xs = sorted(set(list(range(0, width - size + 1, stride)) + [width - size]))
-        p = self.patch
-        total = count = None
-        for y in ys:
-            for x0 in xs:
-                part = self._pass(x[:, :, y:y + size, x0:x0 + size])
-                if total is None:
-                    total = torch.zeros(part.shape[0], part.shape[1], height // p, width // p,
-                                        dtype=part.dtype, device=part.device)
-                    count = torch.zeros(1, 1, height // p, width // p, device=part.device)
-                total[:, :, y // p:(y + size) // p, x0 // p:(x0 + size) // p] += part
-                count[:, :, y // p:(y + size) // p, x0 // p:(x0 + size) // p] += 1
+        """value/tokens in overlapping windows of the model's size, averaged where they overlap.
+        All windows of a batch run together, in chunks of batch_size * 16 windows."""
+        size, p = self.window, self.patch
+        stride = max(p, (self.config.window_stride or size // 2) // p * p)
+        batch, _, height, width = x.shape
+        ys = sorted(set(range(0, height - size + 1, stride)) | {height - size})
+        xs = sorted(set(range(0, width - size + 1, stride)) | {width - size})
+        corners = [(y, x0) for y in ys for x0 in xs]
+        crops = torch.stack([x[:, :, y:y + size, x0:x0 + size] for y, x0 in corners], dim=1).flatten(0, 1)
+        parts = torch.cat([self._pass(chunk) for chunk in crops.split(max(1, self.config.batch_size * 16))])
+        parts = parts.reshape(batch, len(corners), *parts.shape[1:])
+        total = torch.zeros(batch, parts.shape[2], height // p, width // p, dtype=parts.dtype, device=x.device)
+        count = torch.zeros(1, 1, height // p, width // p, dtype=parts.dtype, device=x.device)
+        for index, (y, x0) in enumerate(corners):
+            total[:, :, y // p:(y + size) // p, x0 // p:(x0 + size) // p] += parts[:, index]
+            count[:, :, y // p:(y + size) // p, x0 // p:(x0 + size) // p] += 1
         return total / count
 
     @torch.no_grad()

@@ -5,6 +5,7 @@
     OUT/sequences/XX/image_2/NNNNNN.png      RGB, 640x192
     OUT/sequences/XX/image_2_labels/NNNNNN.png  uint16 raw semantic id per pixel (0 = sky);
                                              2D ground truth, which SemanticKITTI lacks
+    OUT/sequences/XX/image_2_instances/NNNNNN.png  uint16 instance id per pixel (0 = none)
     OUT/sequences/XX/calib.txt               P0..P3, Tr, and S2 (image size of camera 2)
     OUT/sequences/XX/poses.txt, times.txt
     OUT/world.json                           how the world was made
@@ -83,9 +84,9 @@ def render_frame(seed: int, sequence: int, frame: int, frames: int) -> dict:
     pose = lidar_pose(scene, drive, frame)
     points, labels, instances, primitives = render.scan_lidar(scene, pose, rng)
     cam_to_world = pose @ np.linalg.inv(render.t_cam2_from_lidar())
-    image, pixel_labels = render.render_camera(scene, cam_to_world, rng)
+    image, pixel_labels, pixel_instances = render.render_camera(scene, cam_to_world, rng)
     return {"points": points, "labels": labels, "instances": instances, "primitives": primitives,
-            "image": image, "pixel_labels": pixel_labels, "pose": pose}
+            "image": image, "pixel_labels": pixel_labels, "pixel_instances": pixel_instances, "pose": pose}
 
 
 def write_frame(folder: Path, frame: int, data: dict) -> None:
@@ -95,6 +96,7 @@ def write_frame(folder: Path, frame: int, data: dict) -> None:
     atomic_write_bytes(folder / "labels" / f"{name}.label", packed.tobytes())
     atomic_write_bytes(folder / "image_2" / f"{name}.png", _png(data["image"]))
     atomic_write_bytes(folder / "image_2_labels" / f"{name}.png", _png(data["pixel_labels"].astype(np.uint16)))
+    atomic_write_bytes(folder / "image_2_instances" / f"{name}.png", _png(data["pixel_instances"]))
 
 
 def _task(args):
@@ -115,7 +117,7 @@ def generate_world(out: str | Path, sequences: int, frames: int, seed: int = 0, 
     tasks = []
     for sequence in range(start, start + sequences):
         folder = out / "sequences" / f"{sequence:02d}"
-        for sub in ("velodyne", "labels", "image_2", "image_2_labels"):
+        for sub in ("velodyne", "labels", "image_2", "image_2_labels", "image_2_instances"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "calib.txt", calib_text())
         tasks += [(seed, sequence, frame, frames, str(folder)) for frame in range(frames)]

@@ -226,7 +226,8 @@ def shade(scene: Scene, hits: Hits, surf: Surface, dirs: np.ndarray, origin: np.
 
 def render_camera(scene: Scene, cam_to_world: np.ndarray, rng: np.random.Generator,
                   sun: np.ndarray | None = None):
-    """RGB (H, W, 3) uint8 and per-pixel raw labels (H, W) uint16 (0 = sky)."""
+    """RGB (H, W, 3) uint8, per-pixel raw labels (H, W) uint16 (0 = sky) and instance ids
+    (H, W) uint16 (0 = none)."""
     width, height = IMAGE_SIZE
     cols, rows = np.meshgrid(np.arange(width), np.arange(height))
     pixels = np.stack([cols.ravel(), rows.ravel(), np.ones(cols.size)], axis=1)
@@ -239,4 +240,4 @@ def render_camera(scene: Scene, cam_to_world: np.ndarray, rng: np.random.Generat
     sun = np.array([0.4, -0.3, 0.85]) if sun is None else sun
     rgb = shade(scene, hits, surf, dirs, origin, rng, sun / np.linalg.norm(sun))
     image = rgb.reshape(height, width, 3).astype(np.uint8)
-    return image, surf.label.reshape(height, width)
+    return image, surf.label.reshape(height, width), surf.instance.reshape(height, width).astype(np.uint16)

@@ -1,0 +1,87 @@
+"""Training samples: frames with their 3D labels as the split allows, the teacher's cached
+outputs attached per point, per pair and per image patch, and the student's own labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from zeroseg3d.datasets.base import FrameDataset
+from zeroseg3d.datasets.pipeline import Sample, SampleBuilder
+from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
+from zeroseg3d.errors import DataError
+from zeroseg3d.teacher.cache import TeacherCache
+from zeroseg3d.teacher.dense import sample_grid
+
+
+def hide_unseen(labels: np.ndarray, split: Split, num_classes: int) -> np.ndarray:
+    """Training labels: points of unseen classes become unlabelled (transductive setting)."""
+    visible = np.zeros(num_classes + 1, dtype=bool)   # last slot: IGNORE_INDEX
+    visible[list(split.seen)] = True
+    return np.where(visible[labels], labels, IGNORE_INDEX)
+
+
+class SegmentationSet(torch.utils.data.Dataset):
+    """Samples for training (labels of unseen classes hidden, augmentation, teacher outputs)
+    or evaluation (true labels, no augmentation)."""
+
+    def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
+                 cache: TeacherCache | None = None, training: bool = True, seed: int = 0):
+        self.frames, self.builder, self.split = frames, builder, split
+        self.cache, self.training, self.seed = cache, training, seed
+        self.epoch = 0
+        self.self_labels: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> Sample:
+        frame = self.frames[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = self.builder(frame, rng)
+        if frame.labels is None:
+            sample.labels = np.full(frame.num_points, IGNORE_INDEX, np.int64)
+        if self.training:
+            sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
+        if self.cache is not None:
+            self._attach_teacher(frame, sample)
+        if self.training and self.self_labels:
+            sample.point_extras["self_label"] = self.self_labels[frame.frame_id].astype(np.int64)
+        return sample
+
+    def _attach_teacher(self, frame, sample: Sample) -> None:
+        outputs = self.cache.load(frame.frame_id, frame.num_points)
+        if outputs is None:
+            raise DataError(self.cache.path(frame.frame_id),
+                            f"frame {frame.frame_id} is missing from the teacher cache (or stale); "
+                            "run `zeroseg3d teacher` with the same config first")
+        sample.point_extras["teacher_label"] = outputs["point_label"].numpy().astype(np.int64)
+        sample.point_extras["teacher_conf"] = outputs["point_conf"].numpy().astype(np.float32)
+        pairing = sample.pairing
+        features = np.zeros((len(pairing), 0), np.float16)
+        patch = np.zeros(len(pairing), np.int64)
+        tables, offset = [], 0
+        for cam_index, camera in enumerate(frame.cameras):
+            grid = outputs[f"features/{cam_index}"]                      # (h, w, D) fp16
+            rows = np.flatnonzero(pairing.cam_idx == cam_index)
+            h, w, dim = grid.shape
+            if features.shape[1] == 0:
+                features = np.zeros((len(pairing), dim), np.float16)
+            if len(rows) == 0:
+                continue
+            uv = torch.from_numpy(pairing.uv[rows])
+            features[rows] = sample_grid(grid.permute(2, 0, 1).float(), uv, camera.image_size).half().numpy()
+            width, height = camera.image_size
+            cols = np.clip(((pairing.uv[rows, 0] + 0.5) / width * w).astype(np.int64), 0, w - 1)
+            cells = np.clip(((pairing.uv[rows, 1] + 0.5) / height * h).astype(np.int64), 0, h - 1) * w + cols
+            used, inverse = np.unique(cells, return_inverse=True)
+            tables.append(grid.reshape(-1, dim)[torch.from_numpy(used)].numpy())
+            patch[rows] = inverse + offset
+            offset += len(used)
+        sample.pair_extras["pair_feature"] = features
+        sample.pair_extras["pair_patch"] = patch
+        sample.patch_features = (np.concatenate(tables) if tables
+                                 else np.zeros((0, features.shape[1]), np.float16))

@@ -1,0 +1,276 @@
+"""Training: phase 1 CLIP-guided (teacher pseudo labels and MCFA), phase 2 self-training.
+
+Steps are counted globally; the batches of an epoch come from a permutation seeded by
+(seed, epoch), and every random choice inside a sample by (seed, epoch, frame), so a run
+stopped at any checkpoint and resumed ends with the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zeroseg3d import __version__
+from zeroseg3d.config import Config, config_to_yaml, save_config
+from zeroseg3d.datasets import build_dataset
+from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+from zeroseg3d.engine.checkpoint import (load_checkpoint, restore_rng, rng_state, save_checkpoint,
+                                         text_hash)
+from zeroseg3d.engine.data import SegmentationSet
+from zeroseg3d.engine.evaluate import evaluate, predict_logits, to_device
+from zeroseg3d.losses.method import MethodCriterion
+from zeroseg3d.models.segmentor import ZeroShotSegmentor
+from zeroseg3d.teacher.cache import TeacherCache
+from zeroseg3d.teacher.loading import resolve_device
+from zeroseg3d.utils.atomic import atomic_write_text
+
+
+@dataclass
+class Setup:
+    config: Config
+    device: str
+    split: object
+    text: torch.Tensor
+    teacher_key: str
+    train_set: SegmentationSet
+    model: ZeroShotSegmentor
+
+
+def build_setup(config: Config, with_teacher_cache: bool = True) -> Setup:
+    from zeroseg3d.teacher.teacher import Teacher
+
+    device = resolve_device(config.train.device)
+    frames = build_dataset(config.data, config.data.split)
+    split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
+    teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
+    text = teacher.text.detach().cpu()
+    cache = TeacherCache(config.teacher.cache_dir, teacher.key) if with_teacher_cache else None
+    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment)
+    train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed)
+    torch.manual_seed(config.run.seed)
+    model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
+    return Setup(config, device, split, text, teacher.key, train_set, model)
+
+
+def eval_set(config: Config, split_name: str, vocabulary=None) -> SegmentationSet:
+    frames = build_dataset(config.data, split_name)
+    split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
+    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
+    return SegmentationSet(frames, builder, split, cache=None, training=False)
+
+
+def _lr_lambda(config, total_steps: int):
+    warmup = max(1, config.train.warmup_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.no_grad()
+def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, config) -> dict[str, np.ndarray]:
+    """The student's own labels for unlabelled points of the whole scan: the most likely
+    unseen class, kept for the most confident ``self_top_fraction`` of each class's points
+    and above ``self_threshold``."""
+    from tqdm import tqdm
+
+    unseen = np.array(dataset.split.unseen)
+    if len(unseen) == 0:
+        return {}
+    candidates = []
+    augment, dataset.builder.augment = dataset.builder.augment, None
+    was_training = model.training
+    model.eval()
+    try:
+        for index in tqdm(range(len(dataset)), desc="self-labelling", unit="frame", leave=False):
+            sample = dataset[index]
+            probs = predict_logits(model, text, sample, device).softmax(dim=1).numpy()
+            best = probs[:, unseen].argmax(1)
+            confidence = probs[np.arange(len(best)), unseen[best]]
+            unlabelled = sample.labels < 0
+            candidates.append((sample.frame_id, unlabelled, unseen[best], confidence))
+    finally:
+        dataset.builder.augment = augment
+        model.train(was_training)
+    cut = {}
+    for c in unseen:
+        values = np.concatenate([conf[(lab == c) & mask] for _, mask, lab, conf in candidates])
+        cut[c] = np.quantile(values, 1 - config.train.self_top_fraction) if len(values) else np.inf
+    labels = {}
+    for frame_id, mask, label, confidence in candidates:
+        threshold = np.maximum(np.vectorize(cut.get)(label), config.train.self_threshold)
+        keep = mask & (confidence >= threshold)
+        labels[frame_id] = np.where(keep, label, -1).astype(np.int16)
+    return labels
+
+
+class Trainer:
+    def __init__(self, config: Config, run_dir: str | Path, progress: bool = True):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        if config.train.threads > 0:
+            torch.set_num_threads(config.train.threads)
+        self.setup = build_setup(config)
+        s = self.setup
+        self.device = s.device
+        self.names = s.train_set.frames.vocabulary.names
+        num_classes = len(self.names)
+        self.seen = torch.zeros(num_classes, dtype=torch.bool)
+        self.seen[list(s.split.seen)] = True
+        self.unseen = ~self.seen
+        self.generator = torch.Generator().manual_seed(config.run.seed)
+        self.batches_per_epoch = math.ceil(len(s.train_set) / config.train.batch_size)
+        self.total_epochs = config.train.epochs_guided + config.train.epochs_self
+        self.total_steps = self.batches_per_epoch * self.total_epochs // max(1, config.train.grad_accum)
+        self.optimizer = torch.optim.AdamW(s.model.parameters(), lr=config.train.lr,
+                                           weight_decay=config.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config, self.total_steps))
+        self.step = 0          # optimizer steps
+        self.batch_index = 0   # batches seen in total
+        self.history: list[dict] = []
+        self.writer = None
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state(self) -> dict:
+        s = self.setup
+        return {
+            "model": s.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "step": self.step, "batch_index": self.batch_index,
+            "epoch": self.batch_index // self.batches_per_epoch, "phase": self.phase_of(self.batch_index // self.batches_per_epoch),
+            "rng": rng_state(self.generator), "config": config_to_yaml(self.config), "version": __version__,
+            "vocabulary": self.names, "text_embeddings": s.text, "text_hash": text_hash(s.text, self.names),
+            "embed_dim": int(s.text.shape[1]), "teacher_key": s.teacher_key,
+            "history": json.dumps(self.history),
+            "self_labels": {k: torch.from_numpy(v) for k, v in s.train_set.self_labels.items()},
+        }
+
+    def save(self, name: str) -> Path:
+        return save_checkpoint(self.run_dir / "checkpoints" / name, self.state())
+
+    def resume(self, path: str | Path) -> None:
+        state = load_checkpoint(path)
+        s = self.setup
+        if state["text_hash"] != text_hash(s.text, self.names):
+            from zeroseg3d.engine.checkpoint import CheckpointError
+
+            raise CheckpointError(f"{path}: trained with another vocabulary or teacher text embeddings")
+        s.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.batch_index = state["step"], state["batch_index"]
+        self.history = json.loads(state["history"])
+        s.train_set.self_labels = {k: v.numpy() for k, v in state["self_labels"].items()}
+        restore_rng(state["rng"], self.generator)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def phase_of(self, epoch: int) -> str:
+        return "guided" if epoch < self.config.train.epochs_guided else "self"
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        order = torch.randperm(len(self.setup.train_set),
+                               generator=torch.Generator().manual_seed(self.config.run.seed * 100003 + epoch))
+        size = self.config.train.batch_size
+        return [order[i:i + size].tolist() for i in range(0, len(order), size)]
+
+    def _log(self, record: dict) -> None:
+        self.history.append(record)
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        for key, value in record.items():
+            if key not in ("step", "epoch", "phase"):
+                self.writer.add_scalar(key, value, record["step"])
+
+    def train(self, stop_after_batches: int | None = None) -> None:
+        """Run to the end (or stop after ``stop_after_batches`` more batches, for tests)."""
+        from tqdm import tqdm
+
+        cfg = self.config.train
+        s = self.setup
+        model, text = s.model, s.text.to(self.device)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.run_dir)
+        model.train()
+        use_amp = cfg.amp and self.device.startswith("cuda")
+        done_now = 0
+        bar = tqdm(total=self.batches_per_epoch * self.total_epochs, initial=self.batch_index, desc="train",
+                   unit="batch", disable=not self.progress)
+        start_epoch = self.batch_index // self.batches_per_epoch
+        for epoch in range(start_epoch, self.total_epochs):
+            phase = self.phase_of(epoch)
+            self_epoch = epoch - cfg.epochs_guided
+            first_batch = self.batch_index - epoch * self.batches_per_epoch
+            if phase == "self" and self_epoch % max(1, cfg.self_every) == 0 and first_batch == 0:
+                s.train_set.self_labels = relabel(model, text, s.train_set, self.device, self.config)
+            criterion = MethodCriterion(self.config.loss, self.seen, self.unseen, phase, self.generator)
+            s.train_set.set_epoch(epoch)
+            batches = self.epoch_batches(epoch)[first_batch:]
+            loader = torch.utils.data.DataLoader(s.train_set, batch_sampler=batches, collate_fn=collate,
+                                                 num_workers=cfg.num_workers)
+            running: dict[str, float] = {}
+            for batch in loader:
+                batch = to_device(batch, self.device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    out = model(batch, text, criterion)
+                (out["loss"] / cfg.grad_accum).backward()
+                self.batch_index += 1
+                if self.batch_index % cfg.grad_accum == 0:
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.scheduler.step()
+                    self.step += 1
+                for key, value in out.items():
+                    if key.startswith("loss"):
+                        running[key] = running.get(key, 0.0) + float(value.detach())
+                bar.update()
+                if self.batch_index % cfg.log_every == 0:
+                    record = {k: v / cfg.log_every for k, v in running.items()}
+                    record.update(step=self.step, epoch=epoch, phase=phase, lr=self.scheduler.get_last_lr()[0])
+                    self._log(record)
+                    bar.set_postfix(loss=f"{record.get('loss', 0):.3f}", phase=phase)
+                    running = {}
+                if cfg.checkpoint_every and self.batch_index % cfg.checkpoint_every == 0:
+                    self.save("last.pt")
+                done_now += 1
+                if stop_after_batches is not None and done_now >= stop_after_batches:
+                    self.save("last.pt")
+                    bar.close()
+                    return
+            if epoch + 1 == cfg.epochs_guided or epoch + 1 == self.total_epochs:
+                self.save(f"{phase}.pt")
+                self.save("last.pt")
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def run_training(config: Config, run_dir: str | Path, resume: str | Path | None = None,
+                 progress: bool = True) -> dict:
+    """Train, then evaluate on the validation split when one is configured; writes
+    run_dir/{config.yaml, checkpoints/, tensorboard/, history.json, metrics.json}."""
+    run_dir = Path(run_dir)
+    trainer = Trainer(config, run_dir, progress)
+    if resume:
+        trainer.resume(resume)
+    start = time.time()
+    trainer.train()
+    result = {"train_seconds": round(time.time() - start, 1), "steps": trainer.step}
+    atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
+    if config.run.eval_split:
+        metrics = evaluate(trainer.setup.model, trainer.setup.text, eval_set(config, config.run.eval_split),
+                           trainer.setup.split, trainer.device, progress)
+        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+        result["metrics"] = metrics
+    return result

@@ -1,0 +1,1 @@
+"""Losses of the method: seen-class and pseudo-label cross-entropy, MCFA alignment."""

@@ -1,0 +1,54 @@
+"""The student: sparse UNet -> per-point features -> unit vectors in CLIP space -> logits
+against the frozen text embeddings of whatever vocabulary is given."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zeroseg3d.models.backbone import BACKBONES
+from zeroseg3d.models.config import ModelConfig
+
+
+def voxel_means(points: torch.Tensor, point_to_voxel: torch.Tensor, num_voxels: int) -> torch.Tensor:
+    """(N, C) point features -> (V, C) means over each voxel's points."""
+    sums = torch.zeros(num_voxels, points.shape[1], dtype=points.dtype, device=points.device)
+    sums.index_add_(0, point_to_voxel, points)
+    counts = torch.bincount(point_to_voxel, minlength=num_voxels).clamp(min=1).to(points.dtype)
+    return sums / counts[:, None]
+
+
+class ZeroShotSegmentor(nn.Module):
+    def __init__(self, config: ModelConfig, embed_dim: int):
+        super().__init__()
+        self.config = config
+        self.embed_dim = embed_dim
+        self.backbone = BACKBONES.get(config.backend)(config.backbone, config.in_channels)
+        channels = self.backbone.out_channels
+        if config.head_hidden > 0:
+            self.head = nn.Sequential(nn.Linear(channels, config.head_hidden), nn.BatchNorm1d(config.head_hidden),
+                                      nn.ReLU(), nn.Linear(config.head_hidden, embed_dim))
+        else:
+            self.head = nn.Linear(channels, embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)),
+                                        requires_grad=config.learn_logit_scale)
+
+    def embed(self, batch: dict) -> torch.Tensor:
+        """(N, D) unit embeddings of every point of the batch."""
+        coords = batch["voxel_coords"]
+        voxel_features = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
+        features = self.backbone(voxel_features, coords, len(batch["offsets"]) - 1)
+        return F.normalize(self.head(features[batch["point_to_voxel"]]), dim=-1)
+
+    def forward(self, batch: dict, text_embeddings: torch.Tensor, criterion=None) -> dict:
+        """logits (N, C) = scale * cosine(point, class text) and embeddings (N, D); in training
+        with a criterion, its losses too (``loss`` is their weighted sum)."""
+        embeddings = self.embed(batch)
+        scale = self.logit_scale.exp().clamp(max=100.0)
+        out = {"embeddings": embeddings, "logits": scale * embeddings @ text_embeddings.T}
+        if self.training and criterion is not None:
+            out.update(criterion(out, batch))
+        return out

@@ -1,0 +1,87 @@
+"""How good the demo teacher is on held-out scenes: crop zero-shot accuracy and dense
+per-pixel accuracy / IoU against the world's 2D labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from zeroseg3d.metrics import confusion_matrix, iou_per_class
+from zeroseg3d.world.clip_training import SKY, WORLD_CLASSES, CropSampler, _crops, load_world_images, world_class_synonyms
+
+
+def world_teacher_config(checkpoint: str | Path, **overrides):
+    """The TeacherConfig that reads the demo teacher densely: per-patch tokens in sliding
+    windows of its 32-pixel input, at native and 1.5x scale."""
+    from zeroseg3d.teacher.config import TeacherConfig
+
+    checkpoint = Path(checkpoint)
+    settings = dict(model_config=str(checkpoint.with_suffix(".json")), checkpoint=str(checkpoint),
+                    readout="tokens", sliding=True, short_side=192, scales=[1.0, 1.5],
+                    window_stride=8, batch_size=8)
+    settings.update(overrides)
+    return TeacherConfig(**settings)
+
+
+def evaluate_world_clip(checkpoint: str | Path, world: str | Path, sequences: list[str] | None = None,
+                        crops_per_class: int = 100, seed: int = 0, max_images: int | None = 20,
+                        **overrides) -> dict:
+    import torch
+
+    from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits
+    from zeroseg3d.teacher.loading import load_clip
+    from zeroseg3d.teacher.text import encode_classes, templates_for
+
+    config = world_teacher_config(checkpoint, **overrides)
+    loaded = load_clip(config)
+    model = loaded.model
+    names = WORLD_CLASSES + [SKY]
+    text = encode_classes(model, loaded.tokenizer, world_class_synonyms(), templates_for(config.templates))
+    scale = float(model.logit_scale.exp())
+    images, labels = load_world_images(world, sequences)
+    if max_images and len(images) > max_images:
+        pick = np.linspace(0, len(images) - 1, max_images).round().astype(int)
+        images, labels = images[pick], labels[pick]
+    # crops: class-balanced, as in training, classified against the prompt ensembles
+    rng = np.random.default_rng(seed)
+    sampler = CropSampler(images, labels, rng, 10, 96)
+    present = list(sampler.present)
+    correct = np.zeros(len(names))
+    total = np.zeros(len(names))
+    images_t = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).contiguous()
+    labels_t = torch.from_numpy(labels)
+    mean = torch.tensor(loaded.mean).view(1, 3, 1, 1)
+    std = torch.tensor(loaded.std).view(1, 3, 1, 1)
+    size = loaded.image_size
+    with torch.no_grad():
+        for c in present:
+            sampler.present = [c]
+            boxes, _ = sampler.sample(crops_per_class)
+            pixels, _, _ = _crops(images_t, labels_t, boxes, size, size, len(names))
+            embedding = torch.nn.functional.normalize(model.encode_image((pixels - mean) / std), dim=-1)
+            predicted = (embedding @ text.T).argmax(1).numpy()
+            correct[c] += (predicted == c).sum()
+            total[c] += len(predicted)
+    # dense predictions over the whole images
+    dense = DenseCLIP(loaded, config)
+    matrix = np.zeros((len(names), len(names)), np.int64)
+    for start in range(0, len(images), config.batch_size):
+        batch = images[start:start + config.batch_size]
+        grid = dense.features(batch)
+        logits = cosine_logits(grid, text, scale)
+        logits = torch.nn.functional.interpolate(logits, size=batch.shape[1:3], mode="bilinear", align_corners=False)
+        predicted = logits.argmax(1).numpy()
+        matrix += confusion_matrix(predicted.ravel(), labels[start:start + len(batch)].ravel(), len(names))
+    iou = iou_per_class(matrix)
+    with np.errstate(invalid="ignore"):
+        crop_accuracy = correct / total
+    return {
+        "images": int(len(images)),
+        "crop_accuracy": float(correct.sum() / total.sum()),
+        "crop_accuracy_per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(names, crop_accuracy)},
+        "pixel_accuracy": float(np.trace(matrix) / matrix.sum()),
+        "pixel_miou": float(np.nanmean(iou)),
+        "pixel_iou_per_class": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
+        "chance": 1.0 / len(names),
+    }

@@ -1,0 +1,99 @@
+"""Each loss on hand-made tensors with known values."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zeroseg3d.losses.config import LossConfig
+from zeroseg3d.losses.contrastive import info_nce
+from zeroseg3d.losses.cross_entropy import pseudo_label_mask, pseudo_loss, seen_loss
+from zeroseg3d.losses.mcfa import global_loss, group_means, local_loss
+from zeroseg3d.losses.method import MethodCriterion
+
+
+def test_info_nce_closed_form_for_aligned_orthogonal_pairs():
+    # n orthonormal pairs: positive cosine 1, negatives 0 -> loss = log(1 + (n-1) e^{-1/tau})
+    n, tau = 4, 0.1
+    a = torch.eye(n)
+    loss = info_nce(a, a.clone(), tau)
+    expected = math.log(1 + (n - 1) * math.exp(-1 / tau))
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert loss.item() < 1e-3  # near its minimum
+    # swapped partners are far from the minimum
+    assert info_nce(a, a.flip(0), tau).item() > 5
+    assert info_nce(a[:1], a[:1], tau).item() == 0.0
+
+
+def test_group_means_are_the_means():
+    values = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
+    ids, means = group_means(values, torch.tensor([7, 2, 7]))
+    assert ids.tolist() == [2, 7]
+    torch.testing.assert_close(means, torch.tensor([[3.0, 2.0], [3.0, 2.5]]))
+
+
+def test_global_prototypes_and_loss():
+    # two classes; student embeddings equal the teacher features -> prototypes align
+    teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [5.0, 5.0]])
+    classes = torch.tensor([0, 0, 1, 1, -1])
+    aligned = global_loss(teacher.clone(), teacher, classes, 0.1)
+    assert aligned.item() == pytest.approx(math.log(1 + math.exp(-10)), abs=1e-6)
+    crossed = global_loss(teacher.flip(1), teacher, classes, 0.1)
+    assert crossed.item() > 5
+
+
+def test_local_loss_pools_points_per_patch():
+    patch_features = torch.eye(3)
+    # points of patch 0 average to e0, of patch 2 to e2 (the point in patch 2 is e2 itself)
+    points = torch.tensor([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0], [0.0, 0.0, 1.0]])
+    loss = local_loss(points, torch.tensor([0, 0, 2]), patch_features, 0.1, max_patches=10)
+    expected = info_nce(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), patch_features[[0, 2]], 0.1)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    # sampling at most one patch leaves nothing to contrast
+    assert local_loss(points, torch.tensor([0, 0, 2]), patch_features, 0.1, max_patches=1).item() == 0.0
+
+
+def test_seen_and_pseudo_selection():
+    logits = torch.zeros(6, 3, requires_grad=True)
+    labels = torch.tensor([0, 1, -1, -1, -1, -1])
+    seen = torch.tensor([True, True, False])
+    unseen = ~seen
+    # only the seen-labelled points count: uniform logits -> log(3)
+    assert seen_loss(logits, labels, seen).item() == pytest.approx(math.log(3))
+    pseudo = torch.tensor([2, 2, 2, 0, 2, 2])
+    confidence = torch.tensor([0.9, 0.9, 0.9, 0.9, 0.4, 0.6])
+    mask = pseudo_label_mask(labels, pseudo, confidence, unseen, threshold=0.5)
+    # point 2 (unlabelled, unseen class, confident) and point 5; not 3 (seen class) nor 4 (weak)
+    assert mask.tolist() == [False, False, True, False, False, True]
+    loss = pseudo_loss(logits, labels, pseudo, confidence, unseen, 0.5)
+    assert loss.item() == pytest.approx(math.log(3))
+    loss.backward()
+    assert logits.grad[[2, 5], 2].lt(0).all() and logits.grad[[0, 1, 3, 4]].eq(0).all()
+
+
+def test_criterion_switches_and_phases():
+    torch.manual_seed(0)
+    n, d = 8, 4
+    embeddings = F.normalize(torch.randn(n, d), dim=-1).requires_grad_()
+    text = F.normalize(torch.randn(3, d), dim=-1)
+    out = {"embeddings": embeddings, "logits": 10 * embeddings @ text.T}
+    batch = {"labels": torch.tensor([0, 1, 0, 1, -1, -1, -1, -1]),
+             "teacher_label": torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]),
+             "teacher_conf": torch.full((n,), 0.9),
+             "pair_point": torch.arange(n), "pair_feature": torch.randn(n, d),
+             "pair_patch": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), "patch_features": torch.randn(4, d),
+             "self_label": torch.tensor([-1, -1, -1, -1, 2, -1, 2, -1])}
+    seen = torch.tensor([True, True, False])
+    guided = MethodCriterion(LossConfig(), seen, ~seen, "guided")(out, batch)
+    assert set(guided) == {"loss_seen", "loss_pseudo", "loss_global", "loss_local", "loss"}
+    expected = guided["loss_seen"] + guided["loss_pseudo"] + 0.5 * guided["loss_global"] + 0.5 * guided["loss_local"]
+    assert guided["loss"].item() == pytest.approx(expected.item())
+    off = MethodCriterion(LossConfig(pseudo=False, mcfa_global=False, mcfa_local=False), seen, ~seen)(out, batch)
+    assert set(off) == {"loss_seen", "loss"}
+    self_phase = MethodCriterion(LossConfig(), seen, ~seen, "self")(out, batch)
+    assert "loss_self" in self_phase and "loss_pseudo" not in self_phase
+    # annotation-free: no seen classes, no seen loss
+    free = MethodCriterion(LossConfig(), torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool))(
+        out, {**batch, "labels": torch.full((n,), -1)})
+    assert "loss_seen" not in free and free["loss_pseudo"].item() > 0
