@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The stamp changes whenever the package metadata or the pinned set changes, so set-up reruns then.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test info clean
+.PHONY: setup test demo demo-quick bench info clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml requirements/lock.txt
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The main job: the whole method on the synthetic world; report in runs/demo/.
+demo: $(STAMP)
+	$(VENV)/bin/zeroseg3d demo --out runs/demo
+
+demo-quick: $(STAMP)
+	$(VENV)/bin/zeroseg3d demo --quick --out runs/demo-quick
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
 
 info: $(STAMP)
 	$(VENV)/bin/zeroseg3d info

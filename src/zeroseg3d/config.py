@@ -117,6 +117,18 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(f"{where}: {message}" + (f" (key {key})" if key else "")) from None
 
 
+def load_config_text(text: str, source: str = "<text>") -> Config:
+    """A Config from YAML text (e.g. the copy stored in a checkpoint)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(yaml.safe_load(text) or {}))
+        return OmegaConf.to_object(merged)
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: {str(exc).splitlines()[0]}") from None
+
+
 def config_to_yaml(config: Config) -> str:
     from omegaconf import OmegaConf
 

@@ -11,7 +11,7 @@ from zeroseg3d.errors import ZeroSeg3DError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from zeroseg3d.cli import config_cmd, data_cmd, info_cmd, teacher_cmd, world_cmd
+    from zeroseg3d.cli import config_cmd, data_cmd, demo_cmd, info_cmd, run_cmds, teacher_cmd, world_cmd
 
     parser = argparse.ArgumentParser(
         prog="zeroseg3d",
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zeroseg3d {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (info_cmd, data_cmd, config_cmd, world_cmd, teacher_cmd):
+    for module in (info_cmd, data_cmd, config_cmd, world_cmd, teacher_cmd, run_cmds, demo_cmd):
         module.add_parser(commands)
     return parser
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from zeroseg3d.world.clip_training import ClipTrainConfig as ClipTrainDefaults
 
+IMAGE_SET = "images2d"  # camera-only images for the teacher, beside sequences/
+
 
 def run_generate(args) -> int:
     from zeroseg3d.world.generate import generate_world
@@ -14,6 +16,11 @@ def run_generate(args) -> int:
     manifest = generate_world(args.out, args.sequences, args.frames, seed=args.seed,
                               start=args.start, workers=args.workers)
     print(f"wrote sequences {', '.join(manifest['sequences'])} to {args.out}")
+    if args.images:
+        from zeroseg3d.world.generate import render_image_set
+
+        folder = render_image_set(Path(args.out) / IMAGE_SET, args.images, args.seed, args.workers)
+        print(f"wrote {args.images} camera-only images to {folder}")
     return 0
 
 
@@ -28,12 +35,18 @@ def run_train_clip(args) -> int:
     from zeroseg3d.world.clip_quality import evaluate_world_clip
     from zeroseg3d.world.clip_training import ClipTrainConfig, train_world_clip
 
+    from zeroseg3d.world.clip_training import image_folders
+
     config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads)
-    record = train_world_clip(args.world, args.out, config, _sequences(args.sequences))
+    folders = image_folders(args.world, _sequences(args.sequences))
+    if (Path(args.world) / IMAGE_SET).is_dir():
+        folders.append(Path(args.world) / IMAGE_SET)
+    record = train_world_clip(folders, args.out, config)
     print(f"trained the demo teacher in {record['seconds']:.0f} s: {args.out} "
           f"(+ {record['model_config']})")
     if args.eval_sequences:
-        quality = evaluate_world_clip(args.out, args.world, _sequences(args.eval_sequences), seed=args.seed)
+        quality = evaluate_world_clip(args.out, image_folders(args.world, _sequences(args.eval_sequences)),
+                                      seed=args.seed)
         path = Path(args.out).with_suffix(".quality.json")
         atomic_write_text(path, json.dumps(quality, indent=2))
         print(format_clip_quality(quality))
@@ -63,6 +76,8 @@ def add_parser(commands) -> None:
     gen.add_argument("--frames", type=int, default=10, help="frames per sequence")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--start", type=int, default=0, help="number of the first sequence")
+    gen.add_argument("--images", type=int, default=0,
+                     help=f"also render this many camera-only images into OUT/{IMAGE_SET} (teacher data)")
     gen.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                      help="processes rendering frames in parallel")
     gen.set_defaults(run=run_generate)
@@ -73,6 +88,7 @@ def add_parser(commands) -> None:
     clip.add_argument("--seed", type=int, default=0)
     clip.add_argument("--steps", type=int, default=ClipTrainDefaults.steps)
     clip.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    clip.add_argument("--sequences", help="comma-separated training sequences (default: all)")
+    clip.add_argument("--sequences", help="comma-separated training sequences (default: all); "
+                      f"WORLD/{IMAGE_SET} is used too when present")
     clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on")
     clip.set_defaults(run=run_train_clip)

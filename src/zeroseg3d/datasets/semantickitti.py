@@ -174,7 +174,9 @@ class SemanticKITTI(FrameDataset):
 
     @classmethod
     def from_config(cls, data_config, split: str) -> "SemanticKITTI":
-        return cls.from_root(data_config.root, split, data_config.sequences,
+        # data.sequences replaces the configured split only; other splits keep their names
+        sequences = data_config.sequences if split == data_config.split else None
+        return cls.from_root(data_config.root, split, sequences,
                              build_vocabulary(data_config), data_config.image_size)
 
     @property

@@ -257,7 +257,7 @@ class Trainer:
 
 
 def run_training(config: Config, run_dir: str | Path, resume: str | Path | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, keep_trainer: bool = False) -> dict:
     """Train, then evaluate on the validation split when one is configured; writes
     run_dir/{config.yaml, checkpoints/, tensorboard/, history.json, metrics.json}."""
     run_dir = Path(run_dir)
@@ -273,4 +273,6 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
                            trainer.setup.split, trainer.device, progress)
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         result["metrics"] = metrics
+    if keep_trainer:
+        result["trainer"] = trainer
     return result

@@ -38,7 +38,7 @@ BACKBONES: Registry = Registry("backbone")
 
 
 def _norm(channels: int) -> nn.Module:
-    return nn.BatchNorm1d(channels, eps=1e-3, momentum=0.01)
+    return nn.BatchNorm1d(channels, eps=1e-3, momentum=0.1)
 
 
 class _BasicBlock(nn.Module):

@@ -123,11 +123,15 @@ def load_clip(config, device: str = "cpu") -> LoadedCLIP:
             source = config.pretrained  # open_clip downloads it
         identity = f"pretrained:{name}/{config.pretrained}"
     elif config.random_init:
-        source, identity = None, f"random:{name}"
+        source, identity = None, f"random:{name}:seed0"
     else:
         raise TeacherLoadError(f"no weights given for the teacher {name!r}; {HOW_TO}")
     try:
-        model = open_clip.create_model(name, pretrained=source, device=device, weights_only=weights_only)
+        # random weights are drawn from a fixed seed, so that every process builds the same
+        # teacher (its cache key cannot tell two random draws apart)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = open_clip.create_model(name, pretrained=source, device=device, weights_only=weights_only)
     except Exception as exc:  # open_clip raises many kinds; report the cause plainly
         text = f"{type(exc).__name__}: {exc}"
         if weights_only and ("weights_only" in text or "Unpickl" in text):

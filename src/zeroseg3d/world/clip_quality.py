@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from zeroseg3d.metrics import confusion_matrix, iou_per_class
-from zeroseg3d.world.clip_training import SKY, WORLD_CLASSES, CropSampler, _crops, load_world_images, world_class_synonyms
+from zeroseg3d.world.clip_training import (SKY, WORLD_CLASSES, CropSampler, _crops, load_world_images,
+                                           world_class_synonyms)
 
 
 def world_teacher_config(checkpoint: str | Path, **overrides):
@@ -24,8 +25,7 @@ def world_teacher_config(checkpoint: str | Path, **overrides):
     return TeacherConfig(**settings)
 
 
-def evaluate_world_clip(checkpoint: str | Path, world: str | Path, sequences: list[str] | None = None,
-                        crops_per_class: int = 100, seed: int = 0, max_images: int | None = 20,
+def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_class: int = 100, seed: int = 0, max_images: int | None = 20,
                         **overrides) -> dict:
     import torch
 
@@ -39,13 +39,13 @@ def evaluate_world_clip(checkpoint: str | Path, world: str | Path, sequences: li
     names = WORLD_CLASSES + [SKY]
     text = encode_classes(model, loaded.tokenizer, world_class_synonyms(), templates_for(config.templates))
     scale = float(model.logit_scale.exp())
-    images, labels = load_world_images(world, sequences)
+    images, labels, instances = load_world_images(folders, instances=True)
     if max_images and len(images) > max_images:
         pick = np.linspace(0, len(images) - 1, max_images).round().astype(int)
-        images, labels = images[pick], labels[pick]
+        images, labels, instances = images[pick], labels[pick], instances[pick]
     # crops: class-balanced, as in training, classified against the prompt ensembles
     rng = np.random.default_rng(seed)
-    sampler = CropSampler(images, labels, rng, 10, 96)
+    sampler = CropSampler(images, labels, rng, 10, 96, instances=instances)
     present = list(sampler.present)
     correct = np.zeros(len(names))
     total = np.zeros(len(names))

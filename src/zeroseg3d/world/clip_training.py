@@ -64,30 +64,35 @@ def world_class_synonyms() -> list[tuple[str, ...]]:
     return synonyms + [("sky", "clear sky", "cloudy sky")]
 
 
-def load_world_images(world: str | Path, sequences: list[str] | None = None, instances: bool = False):
-    """(N, H, W, 3) uint8 images and (N, H, W) int64 class maps over WORLD_CLASSES + sky
-    (and (N, H, W) instance ids when ``instances``)."""
-    from PIL import Image
-
+def image_folders(world: str | Path, sequences: list[str] | None = None) -> list[Path]:
+    """The labelled image folders of a world: its sequences (all, or those named)."""
     root = Path(world) / "sequences"
     if not root.is_dir():
         raise DataError(world, "not a world (no sequences/ folder); run `zeroseg3d world generate`")
+    return [root / s for s in sequences] if sequences else sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def load_world_images(folders: list[Path], instances: bool = False):
+    """Images of folders holding image_2/ and image_2_labels/ (and image_2_instances/):
+    (N, H, W, 3) uint8 images, (N, H, W) int64 class maps over WORLD_CLASSES + sky, and
+    (N, H, W) instance ids when ``instances``."""
+    from PIL import Image
+
     vocab = Vocabulary.load("semantickitti").restrict(WORLD_CLASSES)
-    folders = [root / s for s in sequences] if sequences else sorted(p for p in root.iterdir() if p.is_dir())
     images, labels, instance_maps = [], [], []
     for folder in folders:
-        label_dir = folder / "image_2_labels"
+        label_dir = Path(folder) / "image_2_labels"
         if not label_dir.is_dir():
-            raise DataError(folder, "no image_2_labels/: this is not a synthetic-world sequence")
+            raise DataError(folder, "no image_2_labels/: not a synthetic-world image folder")
         for label_path in sorted(label_dir.glob("*.png")):
-            images.append(np.asarray(Image.open(folder / "image_2" / label_path.name).convert("RGB")))
+            images.append(np.asarray(Image.open(Path(folder) / "image_2" / label_path.name).convert("RGB")))
             raw = np.asarray(Image.open(label_path)).astype(np.int64)
             mapped = vocab.map_raw(np.where(raw == 0, vocab.ignored_raw_ids[0], raw), label_path)
             labels.append(np.where(raw == 0, len(WORLD_CLASSES), mapped))
             if instances:
-                instance_maps.append(np.asarray(Image.open(folder / "image_2_instances" / label_path.name)))
+                instance_maps.append(np.asarray(Image.open(Path(folder) / "image_2_instances" / label_path.name)))
     if not images:
-        raise DataError(root, "no labelled images found")
+        raise DataError(folders[0] if folders else None, "no labelled images found")
     if instances:
         return np.stack(images), np.stack(labels), np.stack(instance_maps).astype(np.int64)
     return np.stack(images), np.stack(labels)
@@ -199,8 +204,7 @@ def _crops(images_t, labels_t, boxes, size: int, patch: int, num_classes: int):
     return pixels, fraction, cls
 
 
-def train_world_clip(world: str | Path, out: str | Path, config: ClipTrainConfig,
-                     sequences: list[str] | None = None, progress: bool = True) -> dict:
+def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConfig, progress: bool = True) -> dict:
     """Train the demo teacher; writes OUT (safetensors), OUT's .json model config, and
     OUT's .train.json (settings, losses, time). Returns that record."""
     import open_clip
@@ -217,7 +221,7 @@ def train_world_clip(world: str | Path, out: str | Path, config: ClipTrainConfig
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    images, labels, instances = load_world_images(world, sequences, instances=True)
+    images, labels, instances = load_world_images(folders, instances=True)
     sampler = CropSampler(images, labels, rng, config.min_crop, config.max_crop, instances=instances)
     model_config_path = out.with_suffix(".json")
     atomic_write_text(model_config_path, json.dumps(MODEL_CONFIG, indent=2))

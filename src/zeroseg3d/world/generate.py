@@ -146,6 +146,51 @@ def generate_world(out: str | Path, sequences: int, frames: int, seed: int = 0, 
     return manifest
 
 
+def _image_task(args):
+    seed, index, folder = args
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1_000_000 + index]))
+    # a fresh street per four images, each seen from a random place on it
+    scene_rng = np.random.default_rng(np.random.SeedSequence([seed, 2_000_000 + index // 4]))
+    scene = sample_scene(scene_rng, -40.0, 160.0, (0.0, 0.0))
+    pose = np.eye(4)
+    yaw = rng.uniform(-0.3, 0.3) + (np.pi if rng.random() < 0.3 else 0.0)
+    c, s = np.cos(yaw), np.sin(yaw)
+    pose[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    pose[:3, 3] = [rng.uniform(0, 60), rng.uniform(-scene.layout.road_half + 1, scene.layout.road_half - 1),
+                   render.LIDAR_HEIGHT + rng.uniform(-0.3, 0.3)]
+    cam_to_world = pose @ np.linalg.inv(render.t_cam2_from_lidar())
+    image, labels, instances = render.render_camera(scene, cam_to_world, rng)
+    name = f"{index:06d}.png"
+    atomic_write_bytes(Path(folder) / "image_2" / name, _png(image))
+    atomic_write_bytes(Path(folder) / "image_2_labels" / name, _png(labels.astype(np.uint16)))
+    atomic_write_bytes(Path(folder) / "image_2_instances" / name, _png(instances))
+    return index
+
+
+def render_image_set(out: str | Path, count: int, seed: int = 0, workers: int = 1, progress: bool = True) -> Path:
+    """Camera-only images of streets that are not in any sequence, from random viewpoints:
+    the 2D data the demo teacher learns from, as CLIP learnt from images unrelated to any
+    3D dataset. Layout: OUT/{image_2, image_2_labels, image_2_instances}/NNNNNN.png."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    for sub in ("image_2", "image_2_labels", "image_2_instances"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    tasks = [(seed, i, str(out)) for i in range(count)
+             if not (out / "image_2_instances" / f"{i:06d}.png").is_file()]
+    bar = tqdm(total=len(tasks), desc="images", unit="image", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_image_task, tasks, chunksize=2):
+                bar.update()
+    else:
+        for task in tasks:
+            _image_task(task)
+            bar.update()
+    bar.close()
+    return out
+
+
 def _collect(result, poses, histogram):
     sequence, frame, pose, counts = result
     poses.setdefault(sequence, {})[frame] = pose

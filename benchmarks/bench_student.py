@@ -1,0 +1,81 @@
+"""Student step time, inference time and peak memory on a real 120k-point scan; end-to-end
+predict latency. Each setting runs in its own process so that peak memory is its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from common import KITTI, RESULTS, target_line, write_result
+
+SETTINGS = [("small", 0.05), ("small", 0.1), ("minkunet18", 0.05), ("minkunet18", 0.1)]
+
+
+def measure(backbone: str, voxel: float) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from common import peak_rss_mb, timed
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.segmentor import ZeroShotSegmentor
+
+    dataset = SemanticKITTI.from_root(KITTI, sequences=["00"])
+    frame = dataset[0]
+    torch.manual_seed(0)
+    model = ZeroShotSegmentor(ModelConfig(backbone=backbone), 512)
+    text = F.normalize(torch.randn(19, 512), dim=-1)
+    builder = SampleBuilder(voxel, augment=None)
+    batch = collate([builder(frame)])
+    labels = torch.from_numpy(np.clip(frame.labels, 0, None))
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+
+    def step():
+        out = model(batch, text)
+        loss = F.cross_entropy(out["logits"], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model.eval()
+
+    def infer():  # read the scan from disk, voxelize, run, take the labels
+        with torch.no_grad():
+            model(collate([builder(dataset[0])]), text)["logits"].argmax(1)
+
+    inference = timed(infer, repeat=3)
+    inference_rss = peak_rss_mb()
+    model.train()
+    train_step = timed(step, repeat=3)
+    return {"backbone": backbone, "voxel_size": voxel, "points": frame.num_points,
+            "voxels": int(len(batch["voxel_coords"])), "parameters": sum(p.numel() for p in model.parameters()),
+            "predict_s_end_to_end": inference, "peak_rss_mb_after_inference": inference_rss,
+            "train_step_s": train_step, "peak_rss_mb": peak_rss_mb()}
+
+
+def main() -> str:
+    if not (KITTI / "sequences").is_dir():
+        return "student: skipped (no ../shared/data)"
+    rows = []
+    for backbone, voxel in SETTINGS:
+        out = subprocess.run([sys.executable, __file__, backbone, str(voxel)], capture_output=True, text=True,
+                             check=True, cwd=str(RESULTS.parent))
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    write_result("student", {"scan": "SemanticKITTI 00/000000", "rows": rows})
+    small05 = next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == 0.05)
+    small10 = next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == 0.1)
+    return "; ".join([
+        target_line("predict 120k points, default student, 0.05 m", small05["predict_s_end_to_end"], 1.5, "s"),
+        target_line("its peak memory", small05["peak_rss_mb_after_inference"], 2048, "MB"),
+        target_line("training step, 0.1 m", small10["train_step_s"], 4.0, "s"),
+    ])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3:
+        print(json.dumps(measure(sys.argv[1], float(sys.argv[2]))))
+    else:
+        print(main())

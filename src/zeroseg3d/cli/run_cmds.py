@@ -1,0 +1,129 @@
+"""zeroseg3d train / evaluate / predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def run_train(args) -> int:
+    from zeroseg3d.config import load_config
+    from zeroseg3d.engine.train import run_training
+
+    config = load_config(args.config, args.overrides)
+    run_dir = Path(args.out) if args.out else Path(config.run.output_dir) / config.run.name
+    resume = args.resume
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.pt"
+        resume = str(last) if last.is_file() else None
+    result = run_training(config, run_dir, resume=resume)
+    print(f"trained in {result['train_seconds']:.0f} s ({result['steps']} steps): {run_dir}")
+    if "metrics" in result:
+        _print_metrics(result["metrics"])
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    from zeroseg3d.metrics import format_table
+
+    print(format_table(metrics, metrics.get("unseen_classes", [])))
+    fov = metrics["fov"]
+    print(f"camera view: mIoU {fov['miou']:.1f}, seen {fov['miou_seen']:.1f}, unseen {fov['miou_unseen']:.1f}, "
+          f"hIoU {fov['hiou']:.1f}")
+
+
+def run_evaluate(args) -> int:
+    from zeroseg3d.config import load_config_text
+    from zeroseg3d.engine.checkpoint import load_checkpoint
+    from zeroseg3d.engine.evaluate import evaluate
+    from zeroseg3d.engine.predict import build_model_from_checkpoint
+    from zeroseg3d.engine.train import eval_set
+    from zeroseg3d.engine.visualize import iou_chart
+    from zeroseg3d.teacher.loading import resolve_device
+    from zeroseg3d.utils.atomic import atomic_write_text
+
+    state = load_checkpoint(args.checkpoint)
+    config, model = build_model_from_checkpoint(state, args.checkpoint)
+    if args.data:
+        config.data.root = args.data
+    if args.overrides:
+        from omegaconf import OmegaConf
+
+        merged = OmegaConf.merge(OmegaConf.structured(config), OmegaConf.from_dotlist(args.overrides))
+        config = OmegaConf.to_object(merged)
+    dataset = eval_set(config, args.split)
+    if dataset.frames.vocabulary.names != list(state["vocabulary"]):
+        from zeroseg3d.engine.checkpoint import CheckpointError
+
+        raise CheckpointError(f"{args.checkpoint}: trained with classes {state['vocabulary']}, the data has "
+                              f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
+    device = resolve_device(args.device)
+    metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
+    out = Path(args.out)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    iou_chart(metrics, out / "iou_per_class.png", f"{Path(args.checkpoint).name} on {args.split}")
+    _print_metrics(metrics)
+    print(f"wrote {out / 'metrics.json'} and {out / 'iou_per_class.png'}")
+    return 0
+
+
+def run_predict(args) -> int:
+    from tqdm import tqdm
+
+    from zeroseg3d.datasets import open_path
+    from zeroseg3d.engine.export import palette, write_prediction
+    from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
+
+    segmenter = Segmenter.from_checkpoint(args.checkpoint, args.device)
+    classes = None
+    if args.classes:
+        classes = [c for c in args.classes.split(",") if c.strip()]
+    elif args.vocabulary:
+        classes = load_vocabulary_file(args.vocabulary)
+    names, _ = segmenter.text_for(classes)
+    colors = palette(names)
+    out = Path(args.out)
+    written = 0
+    for path in args.inputs:
+        dataset = open_path(path)
+        for index in tqdm(range(len(dataset)), desc=str(path), unit="scan"):
+            frame = dataset[index]
+            result = segmenter.predict(frame, names)
+            stem = out / frame.frame_id.replace("/", "_")
+            write_prediction(stem, args.format, frame.points, result.labels, names, colors)
+            if args.pictures:
+                from zeroseg3d.engine.visualize import bird_eye
+
+                bird_eye(frame.points, result.labels, None, colors, names, stem.with_name(stem.name + "_bev.png"))
+            written += 1
+    print(f"wrote {written} predictions ({args.format}) to {out}")
+    return 0
+
+
+def add_parser(commands) -> None:
+    train = commands.add_parser("train", help="train the student (CLIP-guided, then self-training)")
+    train.add_argument("config")
+    train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs_guided=3")
+    train.add_argument("--out", help="run folder (default run.output_dir/run.name)")
+    train.add_argument("--resume", help="checkpoint to resume from, or 'auto' for the run's last.pt")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a split")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("overrides", nargs="*", help="dotted overrides of the stored config")
+    evaluate.add_argument("--data", help="dataset root (default: the one it was trained on)")
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json and the IoU chart")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(run=run_evaluate)
+
+    predict = commands.add_parser("predict", help="segment scans into any class names")
+    predict.add_argument("checkpoint")
+    predict.add_argument("inputs", nargs="+", help="scan files, folders or SemanticKITTI sequences")
+    predict.add_argument("--classes", help='comma-separated names, e.g. "car,person,fire hydrant"')
+    predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
+    predict.add_argument("--format", default="ply", choices=["label", "nuscenes", "ply"])
+    predict.add_argument("--out", required=True)
+    predict.add_argument("--pictures", action="store_true", help="also write bird's-eye PNGs")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(run=run_predict)

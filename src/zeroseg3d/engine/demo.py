@@ -1,0 +1,192 @@
+"""The main job on the embedded default: the synthetic world end to end.
+
+generate the world -> train the demo teacher -> cache its outputs -> train the student
+(CLIP-guided, then self-training) -> evaluate on the validation sequence -> a report folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from zeroseg3d.errors import ConfigError
+from zeroseg3d.utils.atomic import atomic_write_text
+
+REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    train_sequences: int
+    train_frames: int
+    val_frames: int
+    teacher_steps: int
+    teacher_images: int
+    epochs_guided: int
+    epochs_self: int
+
+
+FULL = DemoSize(train_sequences=8, train_frames=6, val_frames=8, teacher_steps=500, teacher_images=240,
+                epochs_guided=6, epochs_self=2)
+QUICK = DemoSize(train_sequences=2, train_frames=3, val_frames=2, teacher_steps=60, teacher_images=16,
+                 epochs_guided=2, epochs_self=1)
+
+
+def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()):
+    """configs/world.yaml pointed at this demo's world, teacher and cache."""
+    from zeroseg3d.config import load_config
+
+    path = REPO_CONFIGS / "world.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: the demo needs the repository's configs/ folder")
+    return load_config(path, [
+        f"data.root={out / 'world'}",
+        f"teacher.model_config={out / 'teacher' / 'zs3d-world-clip.json'}",
+        f"teacher.checkpoint={out / 'teacher' / 'zs3d-world-clip.safetensors'}",
+        f"teacher.cache_dir={out / 'teacher' / 'cache'}",
+        f"train.epochs_guided={size.epochs_guided}", f"train.epochs_self={size.epochs_self}",
+        f"run.seed={seed}", f"run.output_dir={out}", "run.name=student", *overrides])
+
+
+def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict, progress: bool = True) -> dict:
+    """World and demo teacher (skipped when already there); returns the teacher's 2D quality."""
+    from zeroseg3d.cli.world_cmd import IMAGE_SET
+    from zeroseg3d.world.clip_quality import evaluate_world_clip
+    from zeroseg3d.world.clip_training import ClipTrainConfig, image_folders, train_world_clip
+    from zeroseg3d.world.generate import generate_world, render_image_set
+
+    start = time.time()
+    world = out / "world"
+    if not (world / "world.json").is_file():
+        generate_world(world, size.train_sequences, size.train_frames, seed=seed, start=0, workers=2, progress=progress)
+        generate_world(world, 1, size.val_frames, seed=seed, start=8, workers=2, progress=progress)
+    render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=2, progress=progress)
+    stages["world"] = round(time.time() - start, 1)
+    start = time.time()
+    checkpoint = out / "teacher" / "zs3d-world-clip.safetensors"
+    train_sequences = [f"{i:02d}" for i in range(size.train_sequences)]
+    if not checkpoint.is_file():
+        folders = image_folders(world, train_sequences) + [world / IMAGE_SET]
+        train_world_clip(folders, checkpoint, ClipTrainConfig(steps=size.teacher_steps, seed=seed), progress=progress)
+    stages["teacher_training"] = round(time.time() - start, 1)
+    start = time.time()
+    quality_path = checkpoint.with_suffix(".quality.json")
+    if quality_path.is_file():
+        quality = json.loads(quality_path.read_text())
+    else:
+        quality = evaluate_world_clip(checkpoint, image_folders(world, ["08"]), seed=seed)
+        atomic_write_text(quality_path, json.dumps(quality, indent=2))
+    stages["teacher_2d_quality"] = round(time.time() - start, 1)
+    return quality
+
+
+def cache_teacher(config, stages: dict, progress: bool = True) -> dict:
+    """Teacher outputs for train and val; the 3D pseudo-label quality on val."""
+    from zeroseg3d.datasets import build_dataset
+    from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality
+    from zeroseg3d.teacher.teacher import Teacher
+
+    start = time.time()
+    val = build_dataset(config.data, "val")
+    teacher = Teacher(config.teacher, val.vocabulary, config.data.pairing)
+    cache = TeacherCache(config.teacher.cache_dir, teacher.key)
+    for split_name in ("train", "val"):
+        fill_cache(teacher, build_dataset(config.data, split_name), cache, progress=progress)
+    split = val.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
+    report = pseudo_label_quality(val, cache, split)
+    atomic_write_text(Path(config.teacher.cache_dir) / "quality_val.json", json.dumps(report, indent=2))
+    stages["teacher_cache"] = round(time.time() - start, 1)
+    return report
+
+
+def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[str]:
+    """Bird's-eye views and camera overlays of the first validation frames."""
+    from zeroseg3d.engine.evaluate import predict_logits
+    from zeroseg3d.engine.train import eval_set
+    from zeroseg3d.engine.visualize import bird_eye, camera_overlay
+
+    dataset = eval_set(config, "val")
+    vocabulary = dataset.frames.vocabulary
+    written = []
+    for index in range(min(frames, len(dataset))):
+        sample = dataset[index]
+        frame = dataset.frames[index]
+        predicted = predict_logits(model, text, sample).argmax(1).numpy()
+        name = frame.frame_id.replace("/", "_")
+        written.append(str(bird_eye(frame.points, predicted, sample.labels, vocabulary.colors, vocabulary.names,
+                                    folder / f"bev_{name}.png")))
+        image = frame.cameras[0].load_image()
+        pairs = sample.pairing
+        written.append(str(camera_overlay(image, pairs.uv, predicted[pairs.point_idx], vocabulary.colors,
+                                          folder / f"camera_{name}.png", truth=sample.labels[pairs.point_idx])))
+    return written
+
+
+def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, stages: dict, seconds: float) -> Path:
+    fov = metrics["fov"]
+    lines = [
+        "# zeroseg3d demo: the synthetic world", "",
+        f"Total wall time: {seconds:.0f} s. Unseen classes: {', '.join(metrics['unseen_classes'])}.", "",
+        "## Student (validation sequence 08)", "",
+        "| | mIoU | mIoU seen | mIoU unseen | hIoU |", "|---|---|---|---|---|",
+        f"| full scan | {metrics['miou']:.1f} | {metrics['miou_seen']:.1f} | {metrics['miou_unseen']:.1f} | {metrics['hiou']:.1f} |",
+        f"| camera view | {fov['miou']:.1f} | {fov['miou_seen']:.1f} | {fov['miou_unseen']:.1f} | {fov['hiou']:.1f} |",
+        "", "![IoU per class](iou_per_class.png)", "",
+        "## Teacher", "",
+        f"2D, held-out images: crop zero-shot accuracy {100 * teacher_2d['crop_accuracy']:.1f}% "
+        f"(chance {100 * teacher_2d['chance']:.1f}%), pixel accuracy {100 * teacher_2d['pixel_accuracy']:.1f}%, "
+        f"pixel mIoU {100 * teacher_2d['pixel_miou']:.1f}%.", "",
+        f"3D pseudo labels inside the camera view (val): mIoU {teacher_3d['miou']:.1f}, "
+        f"seen {teacher_3d['miou_seen']:.1f}, unseen {teacher_3d['miou_unseen']:.1f}, hIoU {teacher_3d['hiou']:.1f}.", "",
+        "| class | student full scan | student camera view | teacher (3D, camera view) | teacher (2D pixels) |",
+        "|---|---|---|---|---|",
+    ]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for name, value in metrics["per_class"].items():
+        pixel = teacher_2d["pixel_iou_per_class"].get(name)
+        mark = " (unseen)" if name in metrics["unseen_classes"] else ""
+        lines.append(f"| {name}{mark} | {fmt(value)} | {fmt(fov['per_class'][name])} | "
+                     f"{fmt(teacher_3d['per_class'].get(name))} | {fmt(None if pixel is None else 100 * pixel)} |")
+    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in stages.items()]
+    lines += ["", "## Pictures", "", "![training curves](training_curves.png)", ""]
+    lines += [f"![{p.name}]({p.name})" for p in sorted(out.glob("bev_*.png")) + sorted(out.glob("camera_*.png"))]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, progress: bool = True,
+             overrides: list[str] = ()) -> dict:
+    from zeroseg3d.engine.train import run_training
+    from zeroseg3d.engine.visualize import iou_chart, training_curves
+
+    start = time.time()
+    out = Path(out)
+    size = QUICK if quick else FULL
+    stages: dict[str, float] = {}
+    teacher_2d = prepare_world_and_teacher(out, size, seed, stages, progress)
+    config = world_config(out, size, seed, list(overrides))
+    teacher_3d = cache_teacher(config, stages, progress)
+    t = time.time()
+    result = run_training(config, out / "student", progress=progress, keep_trainer=True)
+    stages["student_training_and_eval"] = round(time.time() - t, 1)
+    t = time.time()
+    metrics = result["metrics"]
+    trainer = result["trainer"]
+    iou_chart(metrics, out / "iou_per_class.png", "student on the synthetic world (val)")
+    training_curves(trainer.history, out / "training_curves.png")
+    draw_examples(config, trainer.setup.model, trainer.setup.text, out)
+    stages["pictures"] = round(time.time() - t, 1)
+    seconds = time.time() - start
+    metrics = {**metrics, "seconds": round(seconds, 1), "stages": stages,
+               "teacher": {"pixels_2d": teacher_2d, "points_3d_camera_view": {
+                   k: teacher_3d[k] for k in ("miou", "miou_seen", "miou_unseen", "hiou", "per_class")}}}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_report(out, metrics, teacher_2d, teacher_3d, stages, seconds)
+    return metrics
+
+

@@ -1,0 +1,151 @@
+"""The engine: resume equals an uninterrupted run; evaluate, predict and export; safe loading."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from clip_fixtures import TINY_VIT, write_model_config
+from zeroseg3d.cli import main
+from zeroseg3d.config import load_config
+from zeroseg3d.datasets.io import read_ply
+from zeroseg3d.datasets.semantickitti import SemanticKITTI
+from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
+from zeroseg3d.engine.predict import Segmenter
+from zeroseg3d.engine.train import Trainer, run_training
+
+pytest.importorskip("spconv")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("engine")
+    world = root / "world"
+    main(["world", "generate", "--out", str(world), "--sequences", "1", "--frames", "3", "--seed", "4", "--workers", "1"])
+    main(["world", "generate", "--out", str(world), "--sequences", "1", "--start", "8", "--frames", "1",
+          "--seed", "4", "--workers", "1"])
+    model_config = write_model_config(root, "zs3d-engine-tiny", TINY_VIT)
+    config_path = root / "tiny.yaml"
+    config_path.write_text(f"""
+_base_: {(__import__('pathlib').Path(__file__).parents[1] / 'configs' / 'world.yaml')}
+data: {{root: {world}, voxel_size: 0.3, sequences: ['00']}}
+teacher: {{model_config: {model_config}, checkpoint: null, random_init: true, readout: tokens, sliding: false,
+          short_side: 32, scales: [1.0], cache_dir: {root / 'cache'}}}
+train: {{epochs_guided: 2, epochs_self: 1, self_every: 1, batch_size: 2, log_every: 1, warmup_steps: 2}}
+""")
+    assert main(["teacher", str(config_path), "--no-report"]) == 0
+    assert main(["teacher", str(config_path), "--split", "val", "--no-report"]) == 0
+    return root, config_path, world
+
+
+def _weights(trainer):
+    return {k: v.clone() for k, v in trainer.setup.model.state_dict().items()}
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_run):
+    root, config_path, _ = tiny_run
+    # one thread: multi-threaded CPU scatter-adds sum in a varying order, so bit-exact
+    # equality needs train.threads=1 (documented in README)
+    threads = torch.get_num_threads()
+    config = load_config(config_path, ["run.eval_split=null", "train.threads=1"])
+    whole = Trainer(config, root / "whole", progress=False)
+    whole.train()
+    interrupted = Trainer(config, root / "parts", progress=False)
+    interrupted.train(stop_after_batches=3)   # stops inside the guided phase, after an epoch boundary
+    resumed = Trainer(config, root / "parts", progress=False)
+    resumed.resume(root / "parts" / "checkpoints" / "last.pt")
+    assert resumed.batch_index == 3
+    resumed.train()
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert whole.history == resumed.history
+    torch.set_num_threads(threads)
+
+
+def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
+    root, config_path, world = tiny_run
+    run_dir = tmp_path / "run"
+    assert main(["train", str(config_path), "--out", str(run_dir)]) == 0
+    for name in ("config.yaml", "metrics.json", "history.json", "checkpoints/guided.pt", "checkpoints/self.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tensorboard").iterdir())
+    state = load_checkpoint(run_dir / "checkpoints" / "self.pt")
+    assert state["phase"] == "self" and state["version"] and "data:" in state["config"]
+    assert state["vocabulary"][:2] == ["car", "bicycle"] and state["text_embeddings"].shape[0] == 16
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"miou", "miou_seen", "miou_unseen", "hiou", "fov", "per_class"} <= set(metrics)
+    assert {"miou", "miou_seen", "miou_unseen", "hiou"} <= set(metrics["fov"])
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_dir / "checkpoints" / "self.pt"), "--out", str(out)]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    # the same weights; multi-threaded CPU sums may flip the odd near-tie point
+    assert again["miou"] == pytest.approx(metrics["miou"], abs=0.5)
+    assert (out / "iou_per_class.png").stat().st_size > 1000
+
+
+def test_predict_exports_round_trip_and_new_class_names(tiny_run, tmp_path, capsys):
+    root, config_path, world = tiny_run
+    run_dir = tmp_path / "run"
+    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
+                 run_dir, progress=False)
+    checkpoint = run_dir / "checkpoints" / "guided.pt"
+    sequence = world / "sequences" / "08"
+    out = tmp_path / "pred"
+    assert main(["predict", str(checkpoint), str(sequence), "--format", "label", "--out", str(out)]) == 0
+    assert main(["predict", str(checkpoint), str(sequence), "--format", "ply", "--out", str(out)]) == 0
+    segmenter = Segmenter.from_checkpoint(checkpoint)
+    frame = SemanticKITTI([sequence], "semantickitti")[0]
+    expected = segmenter.predict(frame)
+    names = np.array(expected.class_names)
+    # the CLI's files hold the same predictions (multi-threaded CPU sums may flip a near-tie point)
+    cli_ply = read_ply(out / "08_000000.ply")
+    assert (cli_ply["label"] == expected.labels).mean() > 0.995
+    assert {"red", "green", "blue"} <= set(cli_ply)
+    # a written .label goes through the inverse map and reads back as the same classes
+    from zeroseg3d.engine.export import palette, write_prediction
+
+    copy = tmp_path / "copy" / "08"
+    (copy / "labels").mkdir(parents=True)
+    for name in ("velodyne", "calib.txt"):
+        (copy / name).symlink_to(sequence / name)
+    write_prediction(copy / "labels" / "000000", "label", frame.points, expected.labels, expected.class_names,
+                     palette(expected.class_names))
+    reader = SemanticKITTI([copy], "semantickitti")
+    np.testing.assert_array_equal(np.array(reader.vocabulary.names)[reader[0].labels], names[expected.labels])
+    cli_label = np.fromfile(out / "08_000000.label", dtype=np.uint32)
+    assert (cli_label == np.fromfile(copy / "labels" / "000000.label", dtype=np.uint32)).mean() > 0.995
+    write_prediction(tmp_path / "p", "ply", frame.points, expected.labels, expected.class_names,
+                     palette(expected.class_names))
+    fields = read_ply(tmp_path / "p.ply")
+    np.testing.assert_array_equal(fields["label"], expected.labels)
+    np.testing.assert_array_equal(fields["red"], palette(expected.class_names)[expected.labels, 0])
+    # new names the student never trained with, through the checkpoint's CLIP text tower
+    result = segmenter.predict(frame.points, classes=["car", "fire hydrant", "street"])
+    assert result.class_names == ["car", "fire hydrant", "street"]
+    assert set(np.unique(result.labels)) <= {0, 1, 2}
+    capsys.readouterr()
+    assert main(["predict", str(checkpoint), str(sequence), "--classes", "fire hydrant,car",
+                 "--format", "label", "--out", str(out)]) == 2
+    assert "['fire hydrant'] are not semantickitti classes" in capsys.readouterr().err
+
+
+def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable zeroseg3d checkpoint"):
+        load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a zeroseg3d checkpoint"):
+        load_checkpoint(path)
+    root, config_path, _ = tiny_run
+    trainer = Trainer(load_config(config_path, ["run.eval_split=null"]), tmp_path / "x", progress=False)
+    state = trainer.state()
+    state["text_embeddings"] = torch.zeros(16, 7)
+    from zeroseg3d.engine.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "dim.pt", state)
+    with pytest.raises(CheckpointError, match="dimension 7 do not match"):
+        Segmenter.from_checkpoint(tmp_path / "dim.pt")

@@ -1,0 +1,122 @@
+"""The student on spconv: forward/backward on CPU, gradient flow, overfitting one frame,
+learning an unseen class from pseudo labels alone, and swapping the vocabulary."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zeroseg3d.cli import main
+from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+from zeroseg3d.datasets.semantickitti import SemanticKITTI
+from zeroseg3d.engine.data import hide_unseen
+from zeroseg3d.losses.config import LossConfig
+from zeroseg3d.losses.method import MethodCriterion
+from zeroseg3d.models.config import ModelConfig
+from zeroseg3d.models.segmentor import ZeroShotSegmentor
+
+pytest.importorskip("spconv")
+
+
+@pytest.fixture(scope="module")
+def world_frame(tmp_path_factory):
+    root = tmp_path_factory.mktemp("student_world")
+    main(["world", "generate", "--out", str(root), "--sequences", "1", "--frames", "1", "--seed", "11",
+          "--workers", "1"])
+    dataset = SemanticKITTI.from_root(root, split="all")
+    return dataset, dataset[0]
+
+
+def text_matrix(num_classes, dim=32, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(num_classes, dim, generator=generator), dim=-1)
+
+
+def test_forward_backward_and_gradient_flow(world_frame):
+    dataset, frame = world_frame
+    batch = collate([SampleBuilder(0.2)(frame)])
+    torch.manual_seed(0)
+    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    text = text_matrix(dataset.vocabulary.num_classes).requires_grad_(False)
+    out = model(batch, text)
+    assert out["logits"].shape == (frame.num_points, dataset.vocabulary.num_classes)
+    norms = out["embeddings"].norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+    loss = F.cross_entropy(out["logits"], torch.from_numpy(np.clip(frame.labels, 0, None)))
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    assert model.backbone.stem[0].weight.grad.abs().sum() > 0
+    assert text.grad is None  # the frozen text embeddings get no gradient
+
+
+def _overfit(model, batch, text, criterion, steps, lr=0.01):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        out = model(batch, text, criterion)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        return model(batch, text)["logits"].argmax(1).numpy()
+
+
+def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(world_frame):
+    dataset, frame = world_frame
+    vocab = dataset.vocabulary
+    split = vocab.split(unseen=["truck", "motorcycle", "bicyclist", "traffic-sign"])
+    sample = SampleBuilder(0.2)(frame)
+    truth = sample.labels.copy()
+    sample.labels = hide_unseen(truth, split, vocab.num_classes)
+    # perfect teacher labels on the points of one unseen class (car-sized and common): truck
+    truck = vocab.index("truck")
+    assert (truth == truck).sum() > 50, "the fixture frame must contain a truck"
+    teacher_label = np.where(truth == truck, truck, -1)
+    sample.point_extras = {"teacher_label": teacher_label, "teacher_conf": np.ones(len(truth), np.float32)}
+    batch = collate([sample])
+    seen = torch.zeros(vocab.num_classes, dtype=torch.bool)
+    seen[list(split.seen)] = True
+    criterion = MethodCriterion(LossConfig(mcfa_global=False, mcfa_local=False), seen, ~seen)
+    torch.manual_seed(0)
+    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=120)
+    seen_points = np.isin(truth, split.seen)
+    accuracy = (predicted[seen_points] == truth[seen_points]).mean()
+    assert accuracy > 0.95, accuracy
+    on_truck = truth == truck
+    iou = (on_truck & (predicted == truck)).sum() / (on_truck | (predicted == truck)).sum()
+    assert iou > 0.8, iou
+
+
+def test_vocabulary_swap_changes_the_predicted_classes(world_frame):
+    dataset, frame = world_frame
+    vocab = dataset.vocabulary
+    batch = collate([SampleBuilder(0.2)(frame)])
+    text = text_matrix(vocab.num_classes)
+    labels = torch.from_numpy(frame.labels)
+    torch.manual_seed(0)
+    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    criterion = lambda out, batch: {"loss": F.cross_entropy(out["logits"], labels.clamp(min=0))}  # noqa: E731
+    _overfit(model, batch, text, criterion, steps=40)
+    with torch.no_grad():  # one forward pass; both vocabularies classify the same embeddings
+        embeddings = model.embed(batch)
+    scale = model.logit_scale.exp()
+    predicted = (scale * embeddings @ text.T).argmax(1).numpy()
+    road, sidewalk = vocab.index("road"), vocab.index("sidewalk")
+    assert (predicted == road).sum() > 1000
+    # a new vocabulary without "road" (and with one new name) at inference: no retraining
+    keep = [c for c in range(vocab.num_classes) if c != road]
+    new_text = torch.cat([text[keep], text_matrix(1, seed=5)])
+    swapped = (scale * embeddings @ new_text.T).argmax(1).numpy()
+    with torch.no_grad():  # the model's own forward takes any text matrix
+        assert model(batch, new_text)["logits"].shape == (frame.num_points, len(keep) + 1)
+    assert set(np.unique(swapped)) <= set(range(len(keep) + 1))
+    old_class = np.where(swapped < len(keep), np.array(keep + [-1])[swapped], -1)
+    assert not (old_class == road).any()
+    # argmax over fewer columns plus one new one: a point either keeps its class or takes the
+    # new name; only former road points move elsewhere
+    others = (predicted != road) & (swapped < len(keep))
+    np.testing.assert_array_equal(old_class[others], predicted[others])
+    assert (old_class[predicted == road] != road).all()
+    assert sidewalk in old_class
