@@ -17,6 +17,10 @@ def run_train(args) -> int:
         last = run_dir / "checkpoints" / "last.pt"
         resume = str(last) if last.is_file() else None
     result = run_training(config, run_dir, resume=resume)
+    from zeroseg3d.engine import distributed
+
+    if distributed.rank() > 0:
+        return 0
     print(f"trained in {result['train_seconds']:.0f} s ({result['steps']} steps): {run_dir}")
     if "metrics" in result:
         _print_metrics(result["metrics"])

@@ -27,19 +27,25 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
     """Metrics in percent (keys miou, miou_seen, miou_unseen, hiou, per_class, fov{...})."""
     from tqdm import tqdm
 
+    from zeroseg3d.engine import distributed
+
     names = dataset.frames.vocabulary.names
     num_classes = len(names)
     full = np.zeros((num_classes, num_classes), np.int64)
     fov = np.zeros_like(full)
     was_training = model.training
     model.eval()
-    for index in tqdm(range(len(dataset)), desc="evaluate", unit="frame", disable=not progress):
+    # each process takes every world_size-th frame; the confusion matrices are summed
+    frames = range(distributed.rank(), len(dataset), distributed.world_size())
+    for index in tqdm(frames, desc="evaluate", unit="frame", disable=not progress or distributed.rank() > 0):
         sample = dataset[index]
         predicted = predict_logits(model, text, sample, device).argmax(1).numpy()
         full += confusion_matrix(predicted, sample.labels, num_classes)
         in_view = np.unique(sample.pairing.point_idx)
         fov += confusion_matrix(predicted[in_view], sample.labels[in_view], num_classes)
     model.train(was_training)
+    full = distributed.all_reduce_sum(torch.from_numpy(full)).numpy()
+    fov = distributed.all_reduce_sum(torch.from_numpy(fov)).numpy()
     metrics = summarize(full, names, split.seen, split.unseen)
     metrics["fov"] = summarize(fov, names, split.seen, split.unseen)
     metrics["seen_classes"] = [names[i] for i in split.seen]

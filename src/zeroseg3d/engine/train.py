@@ -20,7 +20,8 @@ from zeroseg3d import __version__
 from zeroseg3d.config import Config, config_to_yaml, save_config
 from zeroseg3d.datasets import build_dataset
 from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-from zeroseg3d.engine.checkpoint import (load_checkpoint, restore_rng, rng_state, save_checkpoint,
+from zeroseg3d.engine import distributed
+from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint,
                                          text_hash)
 from zeroseg3d.engine.data import SegmentationSet
 from zeroseg3d.engine.evaluate import evaluate, predict_logits, to_device
@@ -58,7 +59,7 @@ def build_setup(config: Config, with_teacher_cache: bool = True) -> Setup:
     return Setup(config, device, split, text, teacher.key, train_set, model)
 
 
-def eval_set(config: Config, split_name: str, vocabulary=None) -> SegmentationSet:
+def eval_set(config: Config, split_name: str) -> SegmentationSet:
     frames = build_dataset(config.data, split_name)
     split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
     builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
@@ -124,13 +125,19 @@ class Trainer:
         self.setup = build_setup(config)
         s = self.setup
         self.device = s.device
+        self.rank, self.world = distributed.init_from_env(self.device)
+        # DDP averages gradients over processes; train.batch_size is per process
+        self.model = s.model
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                s.model, device_ids=[torch.cuda.current_device()] if self.device.startswith("cuda") else None)
         self.names = s.train_set.frames.vocabulary.names
         num_classes = len(self.names)
         self.seen = torch.zeros(num_classes, dtype=torch.bool)
         self.seen[list(s.split.seen)] = True
         self.unseen = ~self.seen
         self.generator = torch.Generator().manual_seed(config.run.seed)
-        self.batches_per_epoch = math.ceil(len(s.train_set) / config.train.batch_size)
+        self.batches_per_epoch = len(self.epoch_batches(0))
         self.total_epochs = config.train.epochs_guided + config.train.epochs_self
         self.total_steps = self.batches_per_epoch * self.total_epochs // max(1, config.train.grad_accum)
         self.optimizer = torch.optim.AdamW(s.model.parameters(), lr=config.train.lr,
@@ -155,15 +162,18 @@ class Trainer:
             "self_labels": {k: torch.from_numpy(v) for k, v in s.train_set.self_labels.items()},
         }
 
-    def save(self, name: str) -> Path:
-        return save_checkpoint(self.run_dir / "checkpoints" / name, self.state())
+    def save(self, name: str) -> Path | None:
+        """Rank 0 writes; the others wait for it."""
+        path = None
+        if self.rank == 0:
+            path = save_checkpoint(self.run_dir / "checkpoints" / name, self.state())
+        distributed.barrier()
+        return path
 
     def resume(self, path: str | Path) -> None:
         state = load_checkpoint(path)
         s = self.setup
         if state["text_hash"] != text_hash(s.text, self.names):
-            from zeroseg3d.engine.checkpoint import CheckpointError
-
             raise CheckpointError(f"{path}: trained with another vocabulary or teacher text embeddings")
         s.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -178,13 +188,24 @@ class Trainer:
         return "guided" if epoch < self.config.train.epochs_guided else "self"
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This process's batches of an epoch: every process draws the same permutation and
+        takes every world-th batch (the same count on each, as DDP needs)."""
         order = torch.randperm(len(self.setup.train_set),
                                generator=torch.Generator().manual_seed(self.config.run.seed * 100003 + epoch))
         size = self.config.train.batch_size
-        return [order[i:i + size].tolist() for i in range(0, len(order), size)]
+        batches = [order[i:i + size].tolist() for i in range(0, len(order), size)]
+        if len(batches) < self.world:
+            from zeroseg3d.errors import ConfigError
+
+            raise ConfigError(f"{len(batches)} batches per epoch cannot feed {self.world} processes; "
+                              "lower train.batch_size")
+        usable = len(batches) - len(batches) % self.world
+        return batches[:usable][self.rank::self.world]
 
     def _log(self, record: dict) -> None:
         self.history.append(record)
+        if self.rank > 0:
+            return
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -199,21 +220,22 @@ class Trainer:
 
         cfg = self.config.train
         s = self.setup
-        model, text = s.model, s.text.to(self.device)
+        model, text = self.model, s.text.to(self.device)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.run_dir)
+        if self.rank == 0:
+            save_config(self.config, self.run_dir)
         model.train()
         use_amp = cfg.amp and self.device.startswith("cuda")
         done_now = 0
         bar = tqdm(total=self.batches_per_epoch * self.total_epochs, initial=self.batch_index, desc="train",
-                   unit="batch", disable=not self.progress)
+                   unit="batch", disable=not self.progress or self.rank > 0)
         start_epoch = self.batch_index // self.batches_per_epoch
         for epoch in range(start_epoch, self.total_epochs):
             phase = self.phase_of(epoch)
             self_epoch = epoch - cfg.epochs_guided
             first_batch = self.batch_index - epoch * self.batches_per_epoch
             if phase == "self" and self_epoch % max(1, cfg.self_every) == 0 and first_batch == 0:
-                s.train_set.self_labels = relabel(model, text, s.train_set, self.device, self.config)
+                s.train_set.self_labels = relabel(s.model, text, s.train_set, self.device, self.config)
             criterion = MethodCriterion(self.config.loss, self.seen, self.unseen, phase, self.generator)
             s.train_set.set_epoch(epoch)
             batches = self.epoch_batches(epoch)[first_batch:]
@@ -233,7 +255,8 @@ class Trainer:
                     self.step += 1
                 for key, value in out.items():
                     if key.startswith("loss"):
-                        running[key] = running.get(key, 0.0) + float(value.detach())
+                        value = distributed.all_reduce_sum(value.detach().float().clone()) / self.world
+                        running[key] = running.get(key, 0.0) + float(value)
                 bar.update()
                 if self.batch_index % cfg.log_every == 0:
                     record = {k: v / cfg.log_every for k, v in running.items()}
@@ -267,12 +290,15 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
     start = time.time()
     trainer.train()
     result = {"train_seconds": round(time.time() - start, 1), "steps": trainer.step}
-    atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
+    if trainer.rank == 0:
+        atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
     if config.run.eval_split:
         metrics = evaluate(trainer.setup.model, trainer.setup.text, eval_set(config, config.run.eval_split),
                            trainer.setup.split, trainer.device, progress)
-        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+        if trainer.rank == 0:
+            atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         result["metrics"] = metrics
+    distributed.barrier()
     if keep_trainer:
         result["trainer"] = trainer
     return result

@@ -34,7 +34,7 @@ TRAIN_TEMPLATES = [
 ]
 # Thin or small classes rarely fill a crop: they need a lower purity to be sampled at all.
 MIN_PURITY = {"pole": 0.2, "traffic-sign": 0.35, "trunk": 0.3, "bicycle": 0.2, "bicyclist": 0.3,
-              "person": 0.3, "motorcycle": 0.3, "fence": 0.4, "lane-marking": 0.3}
+              "person": 0.3, "motorcycle": 0.3, "fence": 0.4}
 
 MODEL_CONFIG = {
     "embed_dim": 128,
