@@ -176,3 +176,24 @@ def test_quality_report_and_cli(small_world, tiny_config, tmp_path, capsys):
     assert main(["teacher", str(config), "--no-report"]) == 0
     assert "0 computed, 4 reused" in capsys.readouterr().out
     assert len(list((tmp_path / "cli_cache").glob("frames/*.safetensors"))) == 4
+
+
+def test_text_embeddings_are_cached_by_their_key(tiny_config, monkeypatch):
+    from pathlib import Path
+
+    vocab = Vocabulary.from_names(["road", "car", "fire hydrant"])
+    first = Teacher(tiny_config, vocab).text
+    files = list((Path(tiny_config.cache_dir) / "text").glob("*.safetensors"))
+    assert len(files) == 1
+    calls = []
+    import zeroseg3d.teacher.teacher as module
+
+    original = module.encode_classes
+    monkeypatch.setattr(module, "encode_classes", lambda *a, **k: calls.append(1) or original(*a, **k))
+    torch.testing.assert_close(Teacher(tiny_config, vocab).text, first)
+    assert calls == []                                   # read from the cache
+    files[0].write_bytes(b"damaged")
+    torch.testing.assert_close(Teacher(tiny_config, vocab).text, first)
+    assert calls == [1]                                  # recomputed
+    Teacher(tiny_config, Vocabulary.from_names(["road", "car"]))
+    assert len(list((Path(tiny_config.cache_dir) / "text").glob("*.safetensors"))) == 2

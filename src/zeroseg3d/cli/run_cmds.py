@@ -99,6 +99,12 @@ def run_predict(args) -> int:
                 from zeroseg3d.engine.visualize import bird_eye
 
                 bird_eye(frame.points, result.labels, None, colors, names, stem.with_name(stem.name + "_bev.png"))
+            if args.view:
+                from zeroseg3d.engine.visualize import show_interactive
+
+                if not show_interactive(frame.points, result.labels, colors, frame.frame_id):
+                    print("no interactive view: install open3d and run with a display (PNGs: --pictures)")
+                    args.view = False
             written += 1
     print(f"wrote {written} predictions ({args.format}) to {out}")
     return 0
@@ -129,5 +135,6 @@ def add_parser(commands) -> None:
     predict.add_argument("--format", default="ply", choices=["label", "nuscenes", "ply"])
     predict.add_argument("--out", required=True)
     predict.add_argument("--pictures", action="store_true", help="also write bird's-eye PNGs")
+    predict.add_argument("--view", action="store_true", help="open an Open3D window per scan (if installed)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=run_predict)

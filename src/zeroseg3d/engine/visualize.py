@@ -118,3 +118,20 @@ def training_curves(history: list[dict], path: str | Path) -> Path:
     axes[1].set_xlabel("step")
     axes[1].set_title("learning rate")
     return _save(fig, path)
+
+
+def show_interactive(points: np.ndarray, labels: np.ndarray, palette: np.ndarray, title: str = "zeroseg3d") -> bool:
+    """An Open3D window of the coloured scan when Open3D is installed and a display exists;
+    returns False (the PNGs are the way to look) otherwise."""
+    import os
+
+    try:
+        import open3d as o3d
+    except ImportError:
+        return False
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return False
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[:, :3].astype(np.float64)))
+    cloud.colors = o3d.utility.Vector3dVector(_colors(labels, palette))
+    o3d.visualization.draw_geometries([cloud], window_name=title)
+    return True

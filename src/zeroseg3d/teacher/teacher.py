@@ -24,6 +24,28 @@ OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window"
                    "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
 
 
+def cached_text_embeddings(loaded, synonyms, templates, cache_dir: str, device: str) -> torch.Tensor:
+    """(C, D) prompt-ensemble embeddings, kept in cache_dir/text/<hash>.safetensors, keyed by
+    the weights, every class's names and the templates."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save
+
+    from zeroseg3d.utils.atomic import atomic_write_bytes
+
+    path = Path(cache_dir) / "text" / f"{text_key(loaded.identity, synonyms, templates)}.safetensors"
+    if path.is_file():
+        try:
+            text = load_file(str(path))["text"]
+            if text.shape[0] == len(synonyms):
+                return text.to(device)
+        except Exception:  # a damaged file is recomputed
+            pass
+    text = encode_classes(loaded.model, loaded.tokenizer, synonyms, templates, device).float()
+    atomic_write_bytes(path, save({"text": text.cpu().contiguous()}))
+    return text
+
+
 class Teacher:
     def __init__(self, config: TeacherConfig, vocabulary: Vocabulary,
                  pairing: PairingConfig | None = None):
@@ -39,8 +61,7 @@ class Teacher:
         self.dense = DenseCLIP(self.loaded, config, self.device)
         templates = templates_for(config.templates)
         synonyms = [vocabulary.synonyms(i) for i in range(vocabulary.num_classes)]
-        self.text = encode_classes(self.loaded.model, self.loaded.tokenizer, synonyms, templates,
-                                   self.device).float()
+        self.text = cached_text_embeddings(self.loaded, synonyms, templates, config.cache_dir, self.device)
         self.logit_scale = float(self.loaded.model.logit_scale.exp())
         settings = {k: getattr(config, k) for k in OUTPUT_SETTINGS}
         blob = json.dumps({"format": CACHE_FORMAT, "weights": self.loaded.identity,
