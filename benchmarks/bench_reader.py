@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from common import KITTI, target_line, timed, write_result
+from common import KITTI, timed, write_result
 
 
 def main() -> str:

@@ -36,3 +36,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="prediction labels outside"):
         confusion_matrix(np.array([5]), np.array([0]), 2)
     assert harmonic_mean(0.0, 0.0) == 0.0 and math.isnan(harmonic_mean(float("nan"), 3.0))
+
+
+def test_points_without_a_prediction_count_as_misses():
+    # class 0: 2 hits, 1 point the predictor did not see; class 1: 1 hit, 1 taken for class 0
+    matrix = np.array([[2, 0, 1], [1, 1, 0]])
+    iou = iou_per_class(matrix)
+    np.testing.assert_allclose(iou, [2 / 4, 1 / 2])

@@ -15,7 +15,7 @@ from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig
 from zeroseg3d.teacher.cache import TeacherCache
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.loading import TeacherLoadError, load_clip
-from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality
+from zeroseg3d.teacher.run import fill_cache
 from zeroseg3d.teacher.teacher import Teacher
 
 

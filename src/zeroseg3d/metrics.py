@@ -29,9 +29,13 @@ def confusion_matrix(prediction: np.ndarray, target: np.ndarray, num_classes: in
 
 
 def iou_per_class(matrix: np.ndarray) -> np.ndarray:
-    """(C,) IoU in [0, 1]; NaN where a class is absent from prediction and ground truth."""
-    tp = np.diag(matrix).astype(np.float64)
-    union = matrix.sum(0) + matrix.sum(1) - tp
+    """(C,) IoU in [0, 1]; NaN where a class is absent from prediction and ground truth.
+
+    ``matrix`` is (C, C), or (C, C+1) whose last column counts points left without a
+    prediction (misses of their class, false positives of none)."""
+    c = matrix.shape[0]
+    tp = np.diag(matrix[:, :c]).astype(np.float64)
+    union = matrix.sum(1) + matrix[:, :c].sum(0) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, tp / union, np.nan)
 
@@ -62,12 +66,23 @@ def summarize(matrix: np.ndarray, names: Sequence[str],
     }
 
 
+def json_safe(value):
+    """NaN (an undefined mean, e.g. seen mIoU without seen classes) -> None, for strict JSON."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def format_table(summary: dict, unseen_names: Sequence[str] = ()) -> str:
     lines = [f"{'class':<20} {'IoU':>7}"]
     for name, value in summary["per_class"].items():
         mark = " (unseen)" if name in unseen_names else ""
         lines.append(f"{name:<20} {'-' if value is None else f'{value:6.1f}':>7}{mark}")
-    lines.append(f"{'mIoU':<20} {summary['miou']:7.1f}")
+    lines.append(f"{'mIoU':<20} {summary['miou']:7.1f}")  # NaN prints as nan: an undefined mean
     lines.append(f"{'mIoU seen':<20} {summary['miou_seen']:7.1f}")
     lines.append(f"{'mIoU unseen':<20} {summary['miou_unseen']:7.1f}")
     lines.append(f"{'hIoU':<20} {summary['hiou']:7.1f}")

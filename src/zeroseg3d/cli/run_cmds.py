@@ -37,12 +37,12 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run_evaluate(args) -> int:
-    from zeroseg3d.config import load_config_text
     from zeroseg3d.engine.checkpoint import load_checkpoint
     from zeroseg3d.engine.evaluate import evaluate
     from zeroseg3d.engine.predict import build_model_from_checkpoint
     from zeroseg3d.engine.train import eval_set
     from zeroseg3d.engine.visualize import iou_chart
+    from zeroseg3d.metrics import json_safe
     from zeroseg3d.teacher.loading import resolve_device
     from zeroseg3d.utils.atomic import atomic_write_text
 
@@ -64,7 +64,7 @@ def run_evaluate(args) -> int:
     device = resolve_device(args.device)
     metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
     out = Path(args.out)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2))
     iou_chart(metrics, out / "iou_per_class.png", f"{Path(args.checkpoint).name} on {args.split}")
     _print_metrics(metrics)
     print(f"wrote {out / 'metrics.json'} and {out / 'iou_per_class.png'}")

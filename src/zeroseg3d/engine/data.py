@@ -41,9 +41,7 @@ class SegmentationSet(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Sample:
         frame = self.frames[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = self.builder(frame, rng)
-        if frame.labels is None:
-            sample.labels = np.full(frame.num_points, IGNORE_INDEX, np.int64)
+        sample = self.builder(frame, rng)   # unlabelled frames come with IGNORE_INDEX labels
         if self.training:
             sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
         if self.cache is not None:

@@ -163,6 +163,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
              overrides: list[str] = ()) -> dict:
     from zeroseg3d.engine.train import run_training
     from zeroseg3d.engine.visualize import iou_chart, training_curves
+    from zeroseg3d.metrics import json_safe
 
     start = time.time()
     out = Path(out)
@@ -185,7 +186,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     metrics = {**metrics, "seconds": round(seconds, 1), "stages": stages,
                "teacher": {"pixels_2d": teacher_2d, "points_3d_camera_view": {
                    k: teacher_3d[k] for k in ("miou", "miou_seen", "miou_unseen", "hiou", "per_class")}}}
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2))
     write_report(out, metrics, teacher_2d, teacher_3d, stages, seconds)
     return metrics
 

@@ -25,6 +25,7 @@ from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, resto
                                          text_hash)
 from zeroseg3d.engine.data import SegmentationSet
 from zeroseg3d.engine.evaluate import evaluate, predict_logits, to_device
+from zeroseg3d.metrics import json_safe
 from zeroseg3d.losses.method import MethodCriterion
 from zeroseg3d.models.segmentor import ZeroShotSegmentor
 from zeroseg3d.teacher.cache import TeacherCache
@@ -79,7 +80,8 @@ def _lr_lambda(config, total_steps: int):
 
 
 @torch.no_grad()
-def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, config) -> dict[str, np.ndarray]:
+def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, config,
+            progress: bool = True) -> dict[str, np.ndarray]:
     """The student's own labels for unlabelled points of the whole scan: the most likely
     unseen class, kept for the most confident ``self_top_fraction`` of each class's points
     and above ``self_threshold``."""
@@ -93,7 +95,8 @@ def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, co
     was_training = model.training
     model.eval()
     try:
-        for index in tqdm(range(len(dataset)), desc="self-labelling", unit="frame", leave=False):
+        for index in tqdm(range(len(dataset)), desc="self-labelling", unit="frame", leave=False,
+                          disable=not progress):
             sample = dataset[index]
             probs = predict_logits(model, text, sample, device).softmax(dim=1).numpy()
             best = probs[:, unseen].argmax(1)
@@ -235,7 +238,8 @@ class Trainer:
             self_epoch = epoch - cfg.epochs_guided
             first_batch = self.batch_index - epoch * self.batches_per_epoch
             if phase == "self" and self_epoch % max(1, cfg.self_every) == 0 and first_batch == 0:
-                s.train_set.self_labels = relabel(s.model, text, s.train_set, self.device, self.config)
+                s.train_set.self_labels = relabel(s.model, text, s.train_set, self.device, self.config,
+                                                  self.progress and self.rank == 0)
             criterion = MethodCriterion(self.config.loss, self.seen, self.unseen, phase, self.generator)
             s.train_set.set_epoch(epoch)
             batches = self.epoch_batches(epoch)[first_batch:]
@@ -296,7 +300,7 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
         metrics = evaluate(trainer.setup.model, trainer.setup.text, eval_set(config, config.run.eval_split),
                            trainer.setup.split, trainer.device, progress)
         if trainer.rank == 0:
-            atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+            atomic_write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))
         result["metrics"] = metrics
     distributed.barrier()
     if keep_trainer:

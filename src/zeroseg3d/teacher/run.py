@@ -11,7 +11,7 @@ import numpy as np
 
 from zeroseg3d.datasets.base import FrameDataset
 from zeroseg3d.datasets.vocabulary import Split
-from zeroseg3d.metrics import confusion_matrix, format_table, summarize
+from zeroseg3d.metrics import confusion_matrix, format_table, json_safe, summarize
 from zeroseg3d.teacher.cache import TeacherCache
 from zeroseg3d.teacher.teacher import Teacher
 from zeroseg3d.utils.atomic import atomic_write_text
@@ -73,5 +73,5 @@ def pseudo_label_quality(dataset: FrameDataset, cache: TeacherCache, split: Spli
 
 
 def write_quality(report: dict, directory: Path, name: str) -> str:
-    atomic_write_text(directory / f"{name}.json", json.dumps(report, indent=2))
+    atomic_write_text(directory / f"{name}.json", json.dumps(json_safe(report), indent=2))
     return format_table(report, report["unseen_classes"])
