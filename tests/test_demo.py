@@ -1,13 +1,14 @@
-"""The main job end to end, in its quick variant: every stage runs and the report folder is
-complete. (Whether the quick student beats seen-only training on unseen classes is not asserted:
-measured 2.7 vs 3.7 unseen mIoU, its 60-step teacher is too weak; see the main-job issue.)"""
+"""The main job end to end, in its quick variant: every stage runs, the report folder is
+complete, and the student taught by the teacher recognises unseen classes that seen-only
+training cannot (measured: unseen mIoU 14.0 vs 0.0)."""
 
 import json
 
-from zeroseg3d.engine.demo import run_demo
+from zeroseg3d.engine.demo import QUICK, run_demo, world_config
+from zeroseg3d.engine.train import run_training
 
 
-def test_quick_demo_runs_end_to_end(tmp_path):
+def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, quick=True, seed=0, progress=False)
     for name in ("report.md", "metrics.json", "iou_per_class.png", "training_curves.png",
@@ -21,4 +22,9 @@ def test_quick_demo_runs_end_to_end(tmp_path):
                                     "student_training_and_eval", "pictures"}
     report = (out / "report.md").read_text()
     assert "Time per stage" in report and "motorcycle (unseen)" in report
-    assert all(v is None or 0.0 <= v <= 100.0 for v in saved["per_class"].values())
+    # the same world, data and number of epochs, without the teacher
+    epochs = QUICK.epochs_guided + QUICK.epochs_self
+    seen_only = world_config(out, QUICK, 0, ["loss.pseudo=false", "loss.mcfa_global=false", "loss.mcfa_local=false",
+                                             "train.epochs_self=0", f"train.epochs_guided={epochs}"])
+    baseline = run_training(seen_only, tmp_path / "seen_only", progress=False)["metrics"]
+    assert metrics["miou_unseen"] > baseline["miou_unseen"] + 3.0, (metrics["miou_unseen"], baseline["miou_unseen"])

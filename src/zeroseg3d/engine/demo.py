@@ -30,8 +30,8 @@ class DemoSize:
 
 FULL = DemoSize(train_sequences=8, train_frames=6, val_frames=8, teacher_steps=500, teacher_images=240,
                 epochs_guided=6, epochs_self=2)
-QUICK = DemoSize(train_sequences=2, train_frames=3, val_frames=2, teacher_steps=60, teacher_images=16,
-                 epochs_guided=2, epochs_self=1)
+QUICK = DemoSize(train_sequences=3, train_frames=3, val_frames=2, teacher_steps=150, teacher_images=40,
+                 epochs_guided=3, epochs_self=1)
 
 
 def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()):
