@@ -84,6 +84,8 @@ def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
     # the same weights; multi-threaded CPU sums may flip the odd near-tie point
     assert again["miou"] == pytest.approx(metrics["miou"], abs=0.5)
     assert (out / "iou_per_class.png").stat().st_size > 1000
+    assert main(["evaluate", str(run_dir / "checkpoints" / "self.pt"), "data.voxel_siz=0.2", "--out", str(out)]) == 2
+    assert "stored config" in capsys.readouterr().err
 
 
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tmp_path, capsys):

@@ -117,16 +117,21 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(f"{where}: {message}" + (f" (key {key})" if key else "")) from None
 
 
-def load_config_text(text: str, source: str = "<text>") -> Config:
-    """A Config from YAML text (e.g. the copy stored in a checkpoint)."""
+def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str] = ()) -> Config:
+    """A Config from YAML text (e.g. the copy stored in a checkpoint) and dotted overrides."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(yaml.safe_load(text) or {}))
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(yaml.safe_load(text) or {}),
+                                 OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)
     except (OmegaConfBaseException, yaml.YAMLError) as exc:
-        raise ConfigError(f"{source}: {str(exc).splitlines()[0]}") from None
+        key = getattr(exc, "full_key", None)
+        raise ConfigError(f"{source}: {str(exc).splitlines()[0]}" + (f" (key {key})" if key else "")) from None
 
 
 def config_to_yaml(config: Config) -> str:

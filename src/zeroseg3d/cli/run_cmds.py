@@ -37,6 +37,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run_evaluate(args) -> int:
+    from zeroseg3d.config import load_config_text
     from zeroseg3d.engine.checkpoint import load_checkpoint
     from zeroseg3d.engine.evaluate import evaluate
     from zeroseg3d.engine.predict import build_model_from_checkpoint
@@ -47,14 +48,9 @@ def run_evaluate(args) -> int:
     from zeroseg3d.utils.atomic import atomic_write_text
 
     state = load_checkpoint(args.checkpoint)
-    config, model = build_model_from_checkpoint(state, args.checkpoint)
-    if args.data:
-        config.data.root = args.data
-    if args.overrides:
-        from omegaconf import OmegaConf
-
-        merged = OmegaConf.merge(OmegaConf.structured(config), OmegaConf.from_dotlist(args.overrides))
-        config = OmegaConf.to_object(merged)
+    _, model = build_model_from_checkpoint(state, args.checkpoint)
+    overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
+    config = load_config_text(state["config"], f"{args.checkpoint} (stored config)", overrides)
     dataset = eval_set(config, args.split)
     if dataset.frames.vocabulary.names != list(state["vocabulary"]):
         from zeroseg3d.engine.checkpoint import CheckpointError
