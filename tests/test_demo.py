@@ -1,6 +1,6 @@
 """The main job end to end, in its quick variant: every stage runs, the report folder is
 complete, and the student taught by the teacher recognises unseen classes that seen-only
-training cannot (measured: unseen mIoU 14.0 vs 0.0)."""
+training cannot (measured: unseen mIoU 5.2 vs 0.0 after 12 epochs of 5 steps)."""
 
 import json
 

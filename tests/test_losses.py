@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zeroseg3d.errors import ConfigError
 from zeroseg3d.losses.config import LossConfig
 from zeroseg3d.losses.contrastive import info_nce
 from zeroseg3d.losses.cross_entropy import pseudo_label_mask, pseudo_loss, seen_loss
@@ -60,16 +61,42 @@ def test_seen_and_pseudo_selection():
     seen = torch.tensor([True, True, False])
     unseen = ~seen
     # only the seen-labelled points count: uniform logits -> log(3)
-    assert seen_loss(logits, labels, seen).item() == pytest.approx(math.log(3))
+    total, count = seen_loss(logits, labels, seen)
+    assert count == 2 and total.item() == pytest.approx(2 * math.log(3))
     pseudo = torch.tensor([2, 2, 2, 0, 2, 2])
     confidence = torch.tensor([0.9, 0.9, 0.9, 0.9, 0.4, 0.6])
     mask = pseudo_label_mask(labels, pseudo, confidence, unseen, threshold=0.5)
     # point 2 (unlabelled, unseen class, confident) and point 5; not 3 (seen class) nor 4 (weak)
     assert mask.tolist() == [False, False, True, False, False, True]
-    loss = pseudo_loss(logits, labels, pseudo, confidence, unseen, 0.5)
-    assert loss.item() == pytest.approx(math.log(3))
+    loss, count = pseudo_loss(logits, labels, pseudo, confidence, unseen, 0.5)
+    assert count == 2 and loss.item() == pytest.approx(2 * math.log(3))
     loss.backward()
     assert logits.grad[[2, 5], 2].lt(0).all() and logits.grad[[0, 1, 3, 4]].eq(0).all()
+
+
+def test_joint_normalisation_is_a_weighted_mean_over_supervised_points():
+    # 3 seen-labelled points predicted confidently right (loss ~0), 1 pseudo-labelled point
+    # with uniform logits (loss log 3)
+    logits = torch.zeros(5, 3)
+    logits[[0, 1, 2], [0, 1, 0]] = 50.0
+    labels = torch.tensor([0, 1, 0, -1, -1])
+    batch = {"labels": labels, "teacher_label": torch.tensor([0, 0, 0, 2, 0]),
+             "teacher_conf": torch.ones(5)}
+    out = {"logits": logits, "embeddings": F.normalize(torch.ones(5, 3), dim=-1)}
+    seen = torch.tensor([True, True, False])
+
+    def loss(**settings):
+        config = LossConfig(mcfa_global=False, mcfa_local=False, **settings)
+        return MethodCriterion(config, seen, ~seen)(out, batch)["loss"].item()
+
+    # one cross-entropy over the 4 supervised points: (0 + 0 + 0 + log 3) / 4
+    assert loss(pseudo_weight=1.0) == pytest.approx(math.log(3) / 4, abs=1e-6)
+    # the pseudo point counts as 3 points: 3 log 3 / (3 + 3)
+    assert loss(pseudo_weight=3.0) == pytest.approx(math.log(3) / 2, abs=1e-6)
+    # per term: mean seen loss + weight * mean pseudo loss
+    assert loss(pseudo_weight=3.0, normalize="per_term") == pytest.approx(3 * math.log(3), abs=1e-6)
+    with pytest.raises(ConfigError, match="normalize"):
+        LossConfig(normalize="mean")
 
 
 def test_criterion_switches_and_phases():

@@ -6,21 +6,20 @@ import os
 from pathlib import Path
 
 from zeroseg3d.world.clip_training import ClipTrainConfig as ClipTrainDefaults
-
-IMAGE_SET = "images2d"  # camera-only images for the teacher, beside sequences/
+from zeroseg3d.world.generate import HELDOUT_FIRST, HELDOUT_SET, IMAGE_SET, generate_world, render_image_set
 
 
 def run_generate(args) -> int:
-    from zeroseg3d.world.generate import generate_world
-
     manifest = generate_world(args.out, args.sequences, args.frames, seed=args.seed,
                               start=args.start, workers=args.workers)
     print(f"wrote sequences {', '.join(manifest['sequences'])} to {args.out}")
     if args.images:
-        from zeroseg3d.world.generate import render_image_set
-
         folder = render_image_set(Path(args.out) / IMAGE_SET, args.images, args.seed, args.workers)
         print(f"wrote {args.images} camera-only images to {folder}")
+    if args.heldout_images:
+        folder = render_image_set(Path(args.out) / HELDOUT_SET, args.heldout_images, args.seed, args.workers,
+                                  first=HELDOUT_FIRST)
+        print(f"wrote {args.heldout_images} held-out camera-only images to {folder}")
     return 0
 
 
@@ -33,9 +32,11 @@ def run_train_clip(args) -> int:
 
     from zeroseg3d.utils.atomic import atomic_write_text
     from zeroseg3d.world.clip_quality import evaluate_world_clip
-    from zeroseg3d.world.clip_training import ClipTrainConfig, train_world_clip
-
-    from zeroseg3d.world.clip_training import image_folders
+    from zeroseg3d.world.clip_training import (
+        ClipTrainConfig,
+        image_folders,
+        train_world_clip,
+    )
 
     config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads)
     folders = image_folders(args.world, _sequences(args.sequences))
@@ -44,9 +45,10 @@ def run_train_clip(args) -> int:
     record = train_world_clip(folders, args.out, config)
     print(f"trained the demo teacher in {record['seconds']:.0f} s: {args.out} "
           f"(+ {record['model_config']})")
-    if args.eval_sequences:
-        quality = evaluate_world_clip(args.out, image_folders(args.world, _sequences(args.eval_sequences)),
-                                      seed=args.seed)
+    eval_folders = (image_folders(args.world, _sequences(args.eval_sequences)) if args.eval_sequences
+                     else [Path(args.world) / HELDOUT_SET] if (Path(args.world) / HELDOUT_SET).is_dir() else [])
+    if eval_folders:
+        quality = evaluate_world_clip(args.out, eval_folders, seed=args.seed)
         path = Path(args.out).with_suffix(".quality.json")
         atomic_write_text(path, json.dumps(quality, indent=2))
         print(format_clip_quality(quality))
@@ -78,6 +80,9 @@ def add_parser(commands) -> None:
     gen.add_argument("--start", type=int, default=0, help="number of the first sequence")
     gen.add_argument("--images", type=int, default=0,
                      help=f"also render this many camera-only images into OUT/{IMAGE_SET} (teacher data)")
+    gen.add_argument("--heldout-images", type=int, default=0,
+                     help=f"also render this many camera-only images of other streets into OUT/{HELDOUT_SET} "
+                     "(to measure the teacher on)")
     gen.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                      help="processes rendering frames in parallel")
     gen.set_defaults(run=run_generate)
@@ -90,5 +95,6 @@ def add_parser(commands) -> None:
     clip.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     clip.add_argument("--sequences", help="comma-separated training sequences (default: all); "
                       f"WORLD/{IMAGE_SET} is used too when present")
-    clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on")
+    clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on "
+                      f"(default: WORLD/{HELDOUT_SET} when present)")
     clip.set_defaults(run=run_train_clip)

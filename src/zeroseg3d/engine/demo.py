@@ -24,14 +24,15 @@ class DemoSize:
     val_frames: int
     teacher_steps: int
     teacher_images: int
+    heldout_images: int
     epochs_guided: int
     epochs_self: int
 
 
-FULL = DemoSize(train_sequences=8, train_frames=6, val_frames=8, teacher_steps=500, teacher_images=240,
-                epochs_guided=6, epochs_self=2)
+FULL = DemoSize(train_sequences=8, train_frames=6, val_frames=8, teacher_steps=700, teacher_images=240,
+                heldout_images=48, epochs_guided=6, epochs_self=2)
 QUICK = DemoSize(train_sequences=3, train_frames=3, val_frames=2, teacher_steps=150, teacher_images=40,
-                 epochs_guided=3, epochs_self=1)
+                 heldout_images=8, epochs_guided=10, epochs_self=2)
 
 
 def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()):
@@ -50,12 +51,23 @@ def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()
         f"run.seed={seed}", f"run.output_dir={out}", "run.name=student", *overrides])
 
 
-def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict, progress: bool = True) -> dict:
-    """World and demo teacher (skipped when already there); returns the teacher's 2D quality."""
-    from zeroseg3d.cli.world_cmd import IMAGE_SET
+def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict, teacher_config,
+                              progress: bool = True) -> dict:
+    """World and demo teacher (skipped when already there); returns the teacher's 2D quality
+    on held-out streets, read out with the settings that make the pseudo labels."""
     from zeroseg3d.world.clip_quality import evaluate_world_clip
-    from zeroseg3d.world.clip_training import ClipTrainConfig, image_folders, train_world_clip
-    from zeroseg3d.world.generate import generate_world, render_image_set
+    from zeroseg3d.world.clip_training import (
+        ClipTrainConfig,
+        image_folders,
+        train_world_clip,
+    )
+    from zeroseg3d.world.generate import (
+        HELDOUT_FIRST,
+        HELDOUT_SET,
+        IMAGE_SET,
+        generate_world,
+        render_image_set,
+    )
 
     start = time.time()
     world = out / "world"
@@ -63,6 +75,8 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
         generate_world(world, size.train_sequences, size.train_frames, seed=seed, start=0, workers=2, progress=progress)
         generate_world(world, 1, size.val_frames, seed=seed, start=8, workers=2, progress=progress)
     render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=2, progress=progress)
+    render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=2, progress=progress,
+                     first=HELDOUT_FIRST)
     stages["world"] = round(time.time() - start, 1)
     start = time.time()
     checkpoint = out / "teacher" / "zs3d-world-clip.safetensors"
@@ -76,7 +90,7 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     if quality_path.is_file():
         quality = json.loads(quality_path.read_text())
     else:
-        quality = evaluate_world_clip(checkpoint, image_folders(world, ["08"]), seed=seed)
+        quality = evaluate_world_clip(checkpoint, [world / HELDOUT_SET], seed=seed, teacher=teacher_config)
         atomic_write_text(quality_path, json.dumps(quality, indent=2))
     stages["teacher_2d_quality"] = round(time.time() - start, 1)
     return quality
@@ -136,7 +150,7 @@ def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, s
         f"| camera view | {fov['miou']:.1f} | {fov['miou_seen']:.1f} | {fov['miou_unseen']:.1f} | {fov['hiou']:.1f} |",
         "", "![IoU per class](iou_per_class.png)", "",
         "## Teacher", "",
-        f"2D, held-out images: crop zero-shot accuracy {100 * teacher_2d['crop_accuracy']:.1f}% "
+        f"2D, {teacher_2d['images']} images of held-out streets: crop zero-shot accuracy {100 * teacher_2d['crop_accuracy']:.1f}% "
         f"(chance {100 * teacher_2d['chance']:.1f}%), pixel accuracy {100 * teacher_2d['pixel_accuracy']:.1f}%, "
         f"pixel mIoU {100 * teacher_2d['pixel_miou']:.1f}%.", "",
         f"3D pseudo labels inside the camera view (val): mIoU {teacher_3d['miou']:.1f}, "
@@ -169,8 +183,8 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     out = Path(out)
     size = QUICK if quick else FULL
     stages: dict[str, float] = {}
-    teacher_2d = prepare_world_and_teacher(out, size, seed, stages, progress)
     config = world_config(out, size, seed, list(overrides))
+    teacher_2d = prepare_world_and_teacher(out, size, seed, stages, config.teacher, progress)
     teacher_3d = cache_teacher(config, stages, progress)
     t = time.time()
     result = run_training(config, out / "student", progress=progress, keep_trainer=True)

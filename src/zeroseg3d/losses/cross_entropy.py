@@ -1,4 +1,9 @@
-"""Output-level supervision: 3D labels of seen classes, and pseudo labels of unseen classes."""
+"""Output-level supervision: 3D labels of seen classes, and pseudo labels of unseen classes.
+
+Each term is returned as a (sum, count) pair of per-point cross-entropies, so that the
+criterion can normalise them jointly (one cross-entropy over the labels completed with pseudo
+labels, as in the paper) or each by its own count.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ import torch
 import torch.nn.functional as F
 
 
-def seen_loss(logits: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on points labelled with a seen class. ``seen`` (C,) bool."""
-    valid = labels >= 0
-    valid[valid.clone()] = seen[labels[valid]]
-    if not valid.any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[valid], labels[valid])
+def seen_mask(labels: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Points labelled with a seen class. ``seen`` (C,) bool."""
+    mask = labels >= 0
+    mask[mask.clone()] = seen[labels[mask]]
+    return mask
 
 
 def pseudo_label_mask(labels: torch.Tensor, pseudo: torch.Tensor, confidence: torch.Tensor,
@@ -24,10 +27,22 @@ def pseudo_label_mask(labels: torch.Tensor, pseudo: torch.Tensor, confidence: to
     return mask
 
 
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                         mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(sum of the cross-entropies of the masked points, their count)."""
+    count = int(mask.sum())
+    if count == 0:
+        return logits.sum() * 0.0, 0
+    return F.cross_entropy(logits[mask], targets[mask].long(), reduction="sum"), count
+
+
+def seen_loss(logits: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cross-entropy (sum, count) on points labelled with a seen class."""
+    return masked_cross_entropy(logits, labels, seen_mask(labels, seen))
+
+
 def pseudo_loss(logits: torch.Tensor, labels: torch.Tensor, pseudo: torch.Tensor,
-                confidence: torch.Tensor, unseen: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Cross-entropy on the pseudo labels selected by :func:`pseudo_label_mask`."""
-    mask = pseudo_label_mask(labels, pseudo, confidence, unseen, threshold)
-    if not mask.any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[mask], pseudo[mask].long())
+                confidence: torch.Tensor, unseen: torch.Tensor,
+                threshold: float) -> tuple[torch.Tensor, int]:
+    """Cross-entropy (sum, count) on the pseudo labels selected by :func:`pseudo_label_mask`."""
+    return masked_cross_entropy(logits, pseudo, pseudo_label_mask(labels, pseudo, confidence, unseen, threshold))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 
 from zeroseg3d.losses.config import LossConfig
-from zeroseg3d.losses.cross_entropy import pseudo_label_mask, pseudo_loss, seen_loss
+from zeroseg3d.losses.cross_entropy import (
+    masked_cross_entropy,
+    pseudo_label_mask,
+    pseudo_loss,
+    seen_loss,
+)
 from zeroseg3d.losses.mcfa import global_loss, local_loss
 
 
@@ -28,19 +33,28 @@ class MethodCriterion:
         seen, unseen = self.seen.to(labels.device), self.unseen.to(labels.device)
         terms: dict[str, torch.Tensor] = {}
         weighted = []
+        # output level: (weight, sum, count) per cross-entropy term
+        supervised: dict[str, tuple[float, torch.Tensor, int]] = {}
         if c.seen and seen.any():
-            terms["loss_seen"] = seen_loss(logits, labels, seen)
-            weighted.append(terms["loss_seen"])
+            supervised["loss_seen"] = (1.0, *seen_loss(logits, labels, seen))
         has_teacher = "teacher_label" in batch
         if self.phase == "guided" and c.pseudo and has_teacher:
-            terms["loss_pseudo"] = pseudo_loss(logits, labels, batch["teacher_label"], batch["teacher_conf"],
-                                               unseen, c.pseudo_threshold)
-            weighted.append(c.pseudo_weight * terms["loss_pseudo"])
+            supervised["loss_pseudo"] = (c.pseudo_weight, *pseudo_loss(
+                logits, labels, batch["teacher_label"], batch["teacher_conf"], unseen, c.pseudo_threshold))
         if self.phase == "self" and "self_label" in batch:
-            mask = batch["self_label"] >= 0
-            terms["loss_self"] = (torch.nn.functional.cross_entropy(logits[mask], batch["self_label"][mask])
-                                  if mask.any() else logits.sum() * 0.0)
-            weighted.append(c.self_weight * terms["loss_self"])
+            self_label = batch["self_label"]
+            supervised["loss_self"] = (c.self_weight, *masked_cross_entropy(logits, self_label, self_label >= 0))
+        # joint: one weighted cross-entropy over all supervised points (a pseudo-labelled point
+        # counts as pseudo_weight points), so that a few hundred pseudo labels neither outweigh
+        # a scan of 3D labels (per_term) nor vanish in it
+        joint = max(1e-12, sum(weight * count for weight, _, count in supervised.values()))
+        for name, (weight, total, count) in supervised.items():
+            if c.normalize == "joint":
+                terms[name] = weight * total / joint
+                weighted.append(terms[name])
+            else:
+                terms[name] = total / max(1, count)
+                weighted.append(weight * terms[name])
         pairs = batch.get("pair_point")
         if has_teacher and pairs is not None and len(pairs) > 1:
             paired = embeddings[pairs]

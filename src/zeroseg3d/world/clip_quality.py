@@ -8,32 +8,41 @@ from pathlib import Path
 import numpy as np
 
 from zeroseg3d.metrics import confusion_matrix, iou_per_class
-from zeroseg3d.world.clip_training import (SKY, WORLD_CLASSES, CropSampler, _crops, load_world_images,
-                                           world_class_synonyms)
+from zeroseg3d.world.clip_training import (
+    SKY,
+    WORLD_CLASSES,
+    CropSampler,
+    _crops,
+    load_world_images,
+    world_class_synonyms,
+)
 
 
 def world_teacher_config(checkpoint: str | Path, **overrides):
-    """The TeacherConfig that reads the demo teacher densely: per-patch tokens in sliding
-    windows of its 32-pixel input, at native and 1.5x scale."""
+    """The TeacherConfig that reads the demo teacher densely, as configs/world.yaml does:
+    per-patch tokens in sliding windows of its 32-pixel input, at half and full scale."""
     from zeroseg3d.teacher.config import TeacherConfig
 
     checkpoint = Path(checkpoint)
     settings = dict(model_config=str(checkpoint.with_suffix(".json")), checkpoint=str(checkpoint),
-                    readout="tokens", sliding=True, short_side=192, scales=[1.0, 1.5],
-                    window_stride=8, batch_size=8)
+                    readout="tokens", sliding=True, short_side=192, scales=[0.5, 1.0],
+                    window_stride=16, batch_size=8)
     settings.update(overrides)
     return TeacherConfig(**settings)
 
 
-def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_class: int = 100, seed: int = 0, max_images: int | None = 20,
-                        **overrides) -> dict:
+def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_class: int = 100, seed: int = 0,
+                        max_images: int | None = 48, teacher=None) -> dict:
+    """Crop accuracy and dense quality on the labelled images of ``folders``, read out with
+    ``teacher`` (a TeacherConfig; default :func:`world_teacher_config`), the settings that
+    produce the pseudo labels."""
     import torch
 
     from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits
     from zeroseg3d.teacher.loading import load_clip
     from zeroseg3d.teacher.text import encode_classes, templates_for
 
-    config = world_teacher_config(checkpoint, **overrides)
+    config = teacher if teacher is not None else world_teacher_config(checkpoint)
     loaded = load_clip(config)
     model = loaded.model
     names = WORLD_CLASSES + [SKY]
@@ -78,6 +87,7 @@ def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_c
         crop_accuracy = correct / total
     return {
         "images": int(len(images)),
+        "confusion": matrix.tolist(),   # rows: true class, columns: predicted (names + sky)
         "crop_accuracy": float(correct.sum() / total.sum()),
         "crop_accuracy_per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(names, crop_accuracy)},
         "pixel_accuracy": float(np.trace(matrix) / matrix.sum()),

@@ -51,7 +51,8 @@ class ClipTrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 40
-    dense_weight: float = 1.0
+    dense_weight: float = 2.0
+    hard_class_share: float = 0.5   # share of crops drawn by running per-class error (0: uniform)
     min_crop: int = 10
     max_crop: int = 96
     threads: int = 2
@@ -141,6 +142,14 @@ class CropSampler:
             self.pixels.append(found)
         self.objects = instance_boxes(labels, instances)
         self.present = [c for c in range(self.num_classes) if len(self.pixels[c])]
+        self.class_probs: np.ndarray | None = None   # over self.present; None: uniform
+
+    def focus(self, error: np.ndarray, share: float) -> None:
+        """Sample classes partly in proportion to ``error`` (per class, e.g. a running crop
+        error rate): ``share`` of the crops go to the hard classes, the rest stay uniform."""
+        present_error = np.maximum(error[self.present], 1e-6)
+        uniform = np.full(len(self.present), 1.0 / len(self.present))
+        self.class_probs = (1 - share) * uniform + share * present_error / present_error.sum()
 
     def _object_crop(self, c: int):
         n, x0, y0, x1, y1 = self.objects[c][self.rng.integers(len(self.objects[c]))]
@@ -157,7 +166,7 @@ class CropSampler:
         height, width = self.labels.shape[1:]
         boxes, classes = [], []
         while len(boxes) < count:
-            c = self.present[self.rng.integers(len(self.present))]
+            c = self.present[self.rng.choice(len(self.present), p=self.class_probs)]
             if len(self.objects[c]) and self.rng.random() < self.object_fraction:
                 boxes.append(self._object_crop(c))
                 classes.append(c)
@@ -247,6 +256,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
         return config.lr * 0.5 * (1 + np.cos(np.pi * progress_))
 
     history = []
+    crop_error = np.full(sampler.num_classes, 0.5)   # running per-class crop error (EMA)
     start = time.time()
     model.train()
     for step in tqdm(range(config.steps), desc="teacher training", unit="step", disable=not progress):
@@ -280,6 +290,11 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
         loss_dense = F.cross_entropy(patch_logits.reshape(-1, len(synonyms)), patch_target.reshape(-1),
                                      ignore_index=-1)
         loss = loss_i2t + 0.5 * loss_t2i + config.dense_weight * loss_dense
+        if config.hard_class_share > 0:
+            wrong = (logits.argmax(1) != target).numpy()
+            for c in np.unique(classes):
+                crop_error[c] = 0.9 * crop_error[c] + 0.1 * wrong[classes == c].mean()
+            sampler.focus(crop_error, config.hard_class_share)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -290,9 +305,10 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     atomic_write_bytes(out, save(state))
     record = {"settings": asdict(config), "model_config": model_config_path.name, "model_name": name,
               "seconds": round(time.time() - start, 1), "images": int(len(images)),
-              "final_losses": {"i2t": float(np.mean([h[0] for h in history[-20:]])),
-                               "t2i": float(np.mean([h[1] for h in history[-20:]])),
-                               "dense": float(np.mean([h[2] for h in history[-20:]]))},
+              "final_losses": ({"i2t": float(np.mean([h[0] for h in history[-20:]])),
+                                "t2i": float(np.mean([h[1] for h in history[-20:]])),
+                                "dense": float(np.mean([h[2] for h in history[-20:]]))} if history else None),
+              "final_crop_error": {n: round(float(e), 3) for n, e in zip(WORLD_CLASSES + [SKY], crop_error)},
               "loss_curve": history[:: max(1, len(history) // 100)]}
     atomic_write_text(out.with_suffix(".train.json"), json.dumps(record, indent=2))
     return record

@@ -38,6 +38,11 @@ class Drive:
     yaw_amplitude: float
 
 
+IMAGE_SET = "images2d"  # camera-only images for the teacher, beside sequences/
+HELDOUT_SET = "images2d_heldout"  # camera-only images of other streets, to measure the teacher
+HELDOUT_FIRST = 100_000  # image numbers of the held-out set: streets the training set never shows
+
+
 def scene_for(seed: int, sequence: int, frames: int) -> tuple[Scene, Drive]:
     rng = np.random.default_rng(np.random.SeedSequence([seed, sequence, 0]))
     drive = Drive(start_x=float(rng.uniform(-5, 5)), step=float(rng.uniform(0.8, 1.5)),
@@ -167,16 +172,19 @@ def _image_task(args):
     return index
 
 
-def render_image_set(out: str | Path, count: int, seed: int = 0, workers: int = 1, progress: bool = True) -> Path:
+def render_image_set(out: str | Path, count: int, seed: int = 0, workers: int = 1, progress: bool = True,
+                     first: int = 0) -> Path:
     """Camera-only images of streets that are not in any sequence, from random viewpoints:
     the 2D data the demo teacher learns from, as CLIP learnt from images unrelated to any
-    3D dataset. Layout: OUT/{image_2, image_2_labels, image_2_instances}/NNNNNN.png."""
+    3D dataset. Layout: OUT/{image_2, image_2_labels, image_2_instances}/NNNNNN.png.
+    Images are numbered from ``first``; sets with disjoint numbers show different streets
+    (a held-out set for the teacher's quality)."""
     from tqdm import tqdm
 
     out = Path(out)
     for sub in ("image_2", "image_2_labels", "image_2_instances"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    tasks = [(seed, i, str(out)) for i in range(count)
+    tasks = [(seed, i, str(out)) for i in range(first, first + count)
              if not (out / "image_2_instances" / f"{i:06d}.png").is_file()]
     bar = tqdm(total=len(tasks), desc="images", unit="image", disable=not progress)
     if workers > 1:
