@@ -10,6 +10,7 @@ from zeroseg3d.losses.cross_entropy import (
     pseudo_label_mask,
     pseudo_loss,
     seen_loss,
+    seen_mask,
 )
 from zeroseg3d.losses.mcfa import global_loss, local_loss
 
@@ -59,8 +60,7 @@ class MethodCriterion:
         if has_teacher and pairs is not None and len(pairs) > 1:
             paired = embeddings[pairs]
             if c.mcfa_global:
-                classes = labels[pairs].clone()
-                classes[classes >= 0] = torch.where(seen[classes[classes >= 0]], classes[classes >= 0], -1)
+                classes = torch.where(seen_mask(labels, seen), labels, -1)[pairs]
                 teacher_classes = torch.where(
                     pseudo_label_mask(labels, batch["teacher_label"], batch["teacher_conf"], unseen,
                                       c.pseudo_threshold), batch["teacher_label"].long(), -1)[pairs]
