@@ -11,9 +11,8 @@
    captured by reference and shared by all threads. With more than one thread, rows are added
    to the wrong output rows: on a 30k-voxel submanifold convolution the result differed from a
    dense convolution by up to 0.6 (0.0 with one thread), training was not reproducible, and
-   predictions depended on the thread count. We replace it with ``torch.index_add_``, which
-   is exact for any thread count (the indices of one kernel offset are unique). GPU tensors
-   never reach this function.
+   predictions depended on the thread count. We run that one kernel on a single thread
+   (the rest of the convolution keeps all threads); GPU tensors never reach it.
 """
 
 from __future__ import annotations
@@ -36,22 +35,18 @@ class _SpconvOpsFixed:
         return getattr(self._ops, name)
 
     def scatter_add_cpu(self, out, inp, inds) -> None:
-        """``out[inds[i]] += inp[i]`` for i < len(inds), on cumm tensors (CPU), race-free."""
+        """spconv's kernel on one thread: exact, and 4x faster than torch's index_add_ here."""
         import torch
 
-        try:
-            target = torch.from_numpy(out.numpy_view())
-        except KeyError:  # numpy has no bfloat16: spconv's kernel on one thread is exact too
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                self._ops.scatter_add_cpu(out, inp, inds)
-            finally:
-                torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        if threads == 1:
+            self._ops.scatter_add_cpu(out, inp, inds)
             return
-        indices = torch.from_numpy(inds.numpy_view())
-        source = torch.from_numpy(inp.numpy_view())
-        target.index_add_(0, indices, source[: len(indices)])
+        torch.set_num_threads(1)
+        try:
+            self._ops.scatter_add_cpu(out, inp, inds)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def import_spconv():
