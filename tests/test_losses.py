@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from zeroseg3d.errors import ConfigError
 from zeroseg3d.losses.config import LossConfig
 from zeroseg3d.losses.contrastive import info_nce
-from zeroseg3d.losses.cross_entropy import pseudo_label_mask, pseudo_loss, seen_loss
+from zeroseg3d.losses.cross_entropy import masked_cross_entropy, pseudo_label_mask, seen_mask
 from zeroseg3d.losses.mcfa import global_loss, group_means, local_loss
 from zeroseg3d.losses.method import MethodCriterion
 
@@ -61,14 +61,14 @@ def test_seen_and_pseudo_selection():
     seen = torch.tensor([True, True, False])
     unseen = ~seen
     # only the seen-labelled points count: uniform logits -> log(3)
-    total, count = seen_loss(logits, labels, seen)
+    total, count = masked_cross_entropy(logits, labels, seen_mask(labels, seen))
     assert count == 2 and total.item() == pytest.approx(2 * math.log(3))
     pseudo = torch.tensor([2, 2, 2, 0, 2, 2])
     confidence = torch.tensor([0.9, 0.9, 0.9, 0.9, 0.4, 0.6])
     mask = pseudo_label_mask(labels, pseudo, confidence, unseen, threshold=0.5)
     # point 2 (unlabelled, unseen class, confident) and point 5; not 3 (seen class) nor 4 (weak)
     assert mask.tolist() == [False, False, True, False, False, True]
-    loss, count = pseudo_loss(logits, labels, pseudo, confidence, unseen, 0.5)
+    loss, count = masked_cross_entropy(logits, pseudo, mask)
     assert count == 2 and loss.item() == pytest.approx(2 * math.log(3))
     loss.backward()
     assert logits.grad[[2, 5], 2].lt(0).all() and logits.grad[[0, 1, 3, 4]].eq(0).all()

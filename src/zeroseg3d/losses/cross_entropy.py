@@ -34,15 +34,3 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     if count == 0:
         return logits.sum() * 0.0, 0
     return F.cross_entropy(logits[mask], targets[mask].long(), reduction="sum"), count
-
-
-def seen_loss(logits: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Cross-entropy (sum, count) on points labelled with a seen class."""
-    return masked_cross_entropy(logits, labels, seen_mask(labels, seen))
-
-
-def pseudo_loss(logits: torch.Tensor, labels: torch.Tensor, pseudo: torch.Tensor,
-                confidence: torch.Tensor, unseen: torch.Tensor,
-                threshold: float) -> tuple[torch.Tensor, int]:
-    """Cross-entropy (sum, count) on the pseudo labels selected by :func:`pseudo_label_mask`."""
-    return masked_cross_entropy(logits, pseudo, pseudo_label_mask(labels, pseudo, confidence, unseen, threshold))

@@ -5,13 +5,7 @@ from __future__ import annotations
 import torch
 
 from zeroseg3d.losses.config import LossConfig
-from zeroseg3d.losses.cross_entropy import (
-    masked_cross_entropy,
-    pseudo_label_mask,
-    pseudo_loss,
-    seen_loss,
-    seen_mask,
-)
+from zeroseg3d.losses.cross_entropy import masked_cross_entropy, pseudo_label_mask, seen_mask
 from zeroseg3d.losses.mcfa import global_loss, local_loss
 
 
@@ -36,12 +30,15 @@ class MethodCriterion:
         weighted = []
         # output level: (weight, sum, count) per cross-entropy term
         supervised: dict[str, tuple[float, torch.Tensor, int]] = {}
-        if c.seen and seen.any():
-            supervised["loss_seen"] = (1.0, *seen_loss(logits, labels, seen))
+        labelled_seen = seen_mask(labels, seen)
         has_teacher = "teacher_label" in batch
+        if has_teacher:
+            teacher_label = batch["teacher_label"].long()
+            pseudo = pseudo_label_mask(labels, teacher_label, batch["teacher_conf"], unseen, c.pseudo_threshold)
+        if c.seen and seen.any():
+            supervised["loss_seen"] = (1.0, *masked_cross_entropy(logits, labels, labelled_seen))
         if self.phase == "guided" and c.pseudo and has_teacher:
-            supervised["loss_pseudo"] = (c.pseudo_weight, *pseudo_loss(
-                logits, labels, batch["teacher_label"], batch["teacher_conf"], unseen, c.pseudo_threshold))
+            supervised["loss_pseudo"] = (c.pseudo_weight, *masked_cross_entropy(logits, teacher_label, pseudo))
         if self.phase == "self" and "self_label" in batch:
             self_label = batch["self_label"]
             supervised["loss_self"] = (c.self_weight, *masked_cross_entropy(logits, self_label, self_label >= 0))
@@ -60,11 +57,8 @@ class MethodCriterion:
         if has_teacher and pairs is not None and len(pairs) > 1:
             paired = embeddings[pairs]
             if c.mcfa_global:
-                classes = torch.where(seen_mask(labels, seen), labels, -1)[pairs]
-                teacher_classes = torch.where(
-                    pseudo_label_mask(labels, batch["teacher_label"], batch["teacher_conf"], unseen,
-                                      c.pseudo_threshold), batch["teacher_label"].long(), -1)[pairs]
-                classes = torch.where(classes >= 0, classes, teacher_classes)
+                # prototypes of the classes the output level supervises: 3D labels, else pseudo labels
+                classes = torch.where(labelled_seen, labels, torch.where(pseudo, teacher_label, -1))[pairs]
                 terms["loss_global"] = global_loss(paired, batch["pair_feature"], classes, c.global_temperature)
                 weighted.append(c.global_weight * terms["loss_global"])
             if c.mcfa_local:
