@@ -12,7 +12,7 @@ from zeroseg3d.cli import main
 from zeroseg3d.config import Config, load_config, save_config
 from zeroseg3d.datasets import build_dataset
 from zeroseg3d.datasets.vocabulary import Vocabulary
-from zeroseg3d.errors import ConfigError
+from zeroseg3d.errors import ConfigError, DataError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -63,6 +63,12 @@ def test_build_dataset_from_config(kitti_root):
                          [f"data.root={kitti_root}", "data.sequences=['00']"])
     dataset = build_dataset(config.data)
     assert len(dataset) == 3 and dataset.vocabulary.name == "semantickitti"
+    # the val split is sequence 08 unless data.val_sequences names others
+    with pytest.raises(DataError, match="none of the 'val' sequences"):
+        build_dataset(config.data, "val")
+    config = load_config(CONFIGS / "semantickitti.yaml",
+                         [f"data.root={kitti_root}", "data.sequences=['00']", "data.val_sequences=['00']"])
+    assert build_dataset(config.data, "val").frame_ids == dataset.frame_ids
 
 
 def test_inspect_json_on_a_real_frame(kitti_root, capsys):

@@ -1,6 +1,7 @@
 """The main job end to end, in its quick variant: every stage runs, the report folder is
 complete, and the student taught by the teacher recognises unseen classes that seen-only
-training cannot (measured: unseen mIoU 5.2 vs 0.0 after 12 epochs of 5 steps)."""
+training cannot (measured: unseen mIoU 6.6 vs 0.0 after 12 epochs of 5 steps; CPU runs are
+deterministic, so the margin is the same on every run on the same machine)."""
 
 import json
 

@@ -111,3 +111,19 @@ def test_generation_is_deterministic(tmp_path, world):
         assert a == b, sub
     other = render_frame(6, 1, 1, 2)["points"]
     assert other.shape != np.fromfile(world / "sequences/01/velodyne/000001.bin", np.float32).reshape(-1, 4).shape
+
+
+def test_motorcycles_are_parked_and_unseen_classes_occur_in_most_streets():
+    """Nobody rides a motorcycle in the world (its rider would be a motorcyclist, a class it
+    lacks): motorcycles stand at the kerb, in parking strips or on sidewalks, never in the
+    middle of a lane where riderless they would look like bicyclists from behind."""
+    streets_with = {15: 0, 18: 0, 31: 0, 81: 0}  # motorcycle, truck, bicyclist, traffic-sign
+    streets = 12
+    for sequence in range(streets):
+        scene, _ = scene_for(7, sequence, 2)
+        labels = scene.boxes["label"]
+        for raw in streets_with:
+            streets_with[raw] += bool((labels == raw).any())
+        motorcycle_y = np.abs(scene.boxes["center"][labels == 15][:, 1])
+        assert (motorcycle_y > scene.layout.road_half - 2.0).all(), (sequence, motorcycle_y.min())
+    assert all(count >= streets * 0.75 for count in streets_with.values()), streets_with

@@ -30,6 +30,7 @@ class DataConfig:
     root: str = "data/semantickitti"    # relative paths are relative to the working directory
     split: str = "train"                # named split of the dataset (train, val, test, mini_train...)
     sequences: Optional[List[str]] = None  # SemanticKITTI: explicit sequences, overriding split
+    val_sequences: Optional[List[str]] = None  # SemanticKITTI: explicit sequences of the val split
     version: str = "v1.0-trainval"      # nuScenes table version
     vocabulary: str = "semantickitti"   # packaged vocabulary name or a vocabulary YAML path
     classes: Optional[List[str]] = None  # evaluate only these classes of the vocabulary

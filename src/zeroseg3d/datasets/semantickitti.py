@@ -174,8 +174,11 @@ class SemanticKITTI(FrameDataset):
 
     @classmethod
     def from_config(cls, data_config, split: str) -> "SemanticKITTI":
-        # data.sequences replaces the configured split only; other splits keep their names
-        sequences = data_config.sequences if split == data_config.split else None
+        # data.sequences replaces the configured split, data.val_sequences the val split
+        if split == data_config.split:
+            sequences = data_config.sequences
+        else:
+            sequences = data_config.val_sequences if split == "val" else None
         return cls.from_root(data_config.root, split, sequences,
                              build_vocabulary(data_config), data_config.image_size)
 

@@ -1,7 +1,7 @@
 """The main job on the embedded default: the synthetic world end to end.
 
 generate the world -> train the demo teacher -> cache its outputs -> train the student
-(CLIP-guided, then self-training) -> evaluate on the validation sequence -> a report folder.
+(CLIP-guided, then self-training) -> evaluate on the validation streets -> a report folder.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 class DemoSize:
     train_sequences: int
     train_frames: int
+    val_sequences: int      # validation streets, numbered from 08
     val_frames: int
     teacher_steps: int
     teacher_images: int
@@ -29,21 +30,29 @@ class DemoSize:
     epochs_self: int
 
 
-FULL = DemoSize(train_sequences=8, train_frames=6, val_frames=8, teacher_steps=700, teacher_images=240,
+VAL_START = 8
+FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=3, val_frames=3, teacher_steps=700, teacher_images=240,
                 heldout_images=48, epochs_guided=6, epochs_self=2)
-QUICK = DemoSize(train_sequences=3, train_frames=3, val_frames=2, teacher_steps=150, teacher_images=40,
+QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=1, val_frames=2, teacher_steps=300, teacher_images=40,
                  heldout_images=8, epochs_guided=10, epochs_self=2)
 
 
+def sequence_names(size: DemoSize) -> tuple[list[str], list[str]]:
+    """The demo's training streets (00, 01, ...) and validation streets (08, 09, ...)."""
+    return ([f"{i:02d}" for i in range(size.train_sequences)],
+            [f"{VAL_START + i:02d}" for i in range(size.val_sequences)])
+
+
 def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()):
-    """configs/world.yaml pointed at this demo's world, teacher and cache."""
+    """configs/world.yaml pointed at this demo's world, streets, teacher and cache."""
     from zeroseg3d.config import load_config
 
     path = REPO_CONFIGS / "world.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: the demo needs the repository's configs/ folder")
+    train, val = sequence_names(size)
     return load_config(path, [
-        f"data.root={out / 'world'}",
+        f"data.root={out / 'world'}", f"data.sequences={train}", f"data.val_sequences={val}",
         f"teacher.model_config={out / 'teacher' / 'zs3d-world-clip.json'}",
         f"teacher.checkpoint={out / 'teacher' / 'zs3d-world-clip.safetensors'}",
         f"teacher.cache_dir={out / 'teacher' / 'cache'}",
@@ -73,14 +82,15 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     world = out / "world"
     if not (world / "world.json").is_file():
         generate_world(world, size.train_sequences, size.train_frames, seed=seed, start=0, workers=2, progress=progress)
-        generate_world(world, 1, size.val_frames, seed=seed, start=8, workers=2, progress=progress)
+        generate_world(world, size.val_sequences, size.val_frames, seed=seed, start=VAL_START, workers=2,
+                       progress=progress)
     render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=2, progress=progress)
     render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=2, progress=progress,
                      first=HELDOUT_FIRST)
     stages["world"] = round(time.time() - start, 1)
     start = time.time()
     checkpoint = out / "teacher" / "zs3d-world-clip.safetensors"
-    train_sequences = [f"{i:02d}" for i in range(size.train_sequences)]
+    train_sequences, _ = sequence_names(size)
     if not checkpoint.is_file():
         folders = image_folders(world, train_sequences) + [world / IMAGE_SET]
         train_world_clip(folders, checkpoint, ClipTrainConfig(steps=size.teacher_steps, seed=seed), progress=progress)
@@ -139,12 +149,13 @@ def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[st
     return written
 
 
-def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, stages: dict, seconds: float) -> Path:
+def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, stages: dict, seconds: float,
+                 val_sequences: list[str]) -> Path:
     fov = metrics["fov"]
     lines = [
         "# zeroseg3d demo: the synthetic world", "",
         f"Total wall time: {seconds:.0f} s. Unseen classes: {', '.join(metrics['unseen_classes'])}.", "",
-        "## Student (validation sequence 08)", "",
+        f"## Student (validation streets {', '.join(val_sequences)})", "",
         "| | mIoU | mIoU seen | mIoU unseen | hIoU |", "|---|---|---|---|---|",
         f"| full scan | {metrics['miou']:.1f} | {metrics['miou_seen']:.1f} | {metrics['miou_unseen']:.1f} | {metrics['hiou']:.1f} |",
         f"| camera view | {fov['miou']:.1f} | {fov['miou_seen']:.1f} | {fov['miou_unseen']:.1f} | {fov['hiou']:.1f} |",
@@ -201,7 +212,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
                "teacher": {"pixels_2d": teacher_2d, "points_3d_camera_view": {
                    k: teacher_3d[k] for k in ("miou", "miou_seen", "miou_unseen", "hiou", "per_class")}}}
     atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2))
-    write_report(out, metrics, teacher_2d, teacher_3d, stages, seconds)
+    write_report(out, metrics, teacher_2d, teacher_3d, stages, seconds, sequence_names(size)[1])
     return metrics
 
 

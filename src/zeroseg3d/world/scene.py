@@ -40,7 +40,8 @@ PALETTES = {
     "truck_cab": [(220, 220, 215), (200, 40, 30), (30, 70, 160), (230, 180, 30), (40, 110, 60)],
     "cargo": [(235, 235, 230), (190, 190, 185), (200, 150, 40), (160, 40, 30), (60, 90, 150),
               (120, 120, 110)],
-    "motorcycle": [(20, 20, 22), (180, 20, 20), (230, 130, 20), (30, 30, 140), (40, 120, 60)],
+    "motorcycle": [(200, 25, 25), (240, 140, 20), (235, 205, 30), (30, 60, 170), (40, 140, 70), (225, 225, 228),
+                   (190, 190, 198)],
     "bicycle": [(30, 90, 200), (220, 30, 40), (40, 40, 40), (240, 200, 20), (30, 160, 90)],
     "cloth": [(40, 60, 120), (150, 30, 40), (220, 210, 190), (30, 30, 30), (60, 120, 70),
               (200, 120, 40), (120, 80, 140), (90, 90, 95)],
@@ -181,14 +182,20 @@ def add_truck(b: SceneBuilder, pose):
 
 def _two_wheeler(b, cls, inst, pose, wheel_r, length, frame_color, heavy):
     for fx in (-length / 2 + wheel_r, length / 2 - wheel_r):
-        b.local_box(cls, inst, pose, (fx, 0, wheel_r), (wheel_r, 0.04 if not heavy else 0.07, wheel_r),
+        b.local_box(cls, inst, pose, (fx, 0, wheel_r), (wheel_r, 0.04 if not heavy else 0.09, wheel_r),
                     (20, 20, 20), Tex.RUBBER)
-    if heavy:  # motorcycle: engine block, tank, seat, handlebar
-        b.local_box(cls, inst, pose, (0, 0, wheel_r + 0.15), (length * 0.28, 0.2, 0.22), (60, 60, 65), Tex.METAL)
-        b.local_box(cls, inst, pose, (0.1, 0, wheel_r + 0.45), (length * 0.22, 0.18, 0.12), frame_color, Tex.CARPAINT)
-        b.local_box(cls, inst, pose, (-0.35, 0, wheel_r + 0.42), (0.3, 0.15, 0.06), (25, 25, 25), Tex.PLAIN)
-        b.local_box(cls, inst, pose, (length / 2 - wheel_r - 0.05, 0, wheel_r + 0.6), (0.05, 0.35, 0.04),
-                    (40, 40, 40), Tex.METAL)
+    if heavy:  # motorcycle: wide engine, painted tank, tail and front fairing, windscreen, exhaust
+        front = length / 2 - wheel_r
+        b.local_box(cls, inst, pose, (0, 0, wheel_r + 0.12), (length * 0.26, 0.24, 0.2), (70, 70, 75), Tex.METAL)
+        b.local_box(cls, inst, pose, (0.12, 0, wheel_r + 0.43), (length * 0.2, 0.21, 0.13), frame_color, Tex.CARPAINT)
+        b.local_box(cls, inst, pose, (-0.45, 0, wheel_r + 0.4), (0.3, 0.16, 0.07), (25, 25, 25), Tex.PLAIN)
+        b.local_box(cls, inst, pose, (-length / 2 + 0.25, 0, wheel_r + 0.45), (0.2, 0.14, 0.1), frame_color,
+                    Tex.CARPAINT)
+        b.local_box(cls, inst, pose, (front - 0.05, 0, wheel_r + 0.55), (0.14, 0.27, 0.2), frame_color, Tex.CARPAINT)
+        b.local_box(cls, inst, pose, (front - 0.1, 0, wheel_r + 0.88), (0.04, 0.2, 0.13), (60, 75, 95), Tex.GLASS)
+        for side in (-1, 1):
+            b.local_box(cls, inst, pose, (-0.3, side * 0.26, wheel_r - 0.02), (length * 0.22, 0.05, 0.06),
+                        (200, 200, 205), Tex.METAL)
     else:  # bicycle: thin frame, saddle, handlebar
         b.local_box(cls, inst, pose, (0, 0, wheel_r + 0.2), (length * 0.3, 0.025, 0.2), frame_color, Tex.CARPAINT)
         b.local_box(cls, inst, pose, (-0.2, 0, wheel_r + 0.45), (0.12, 0.06, 0.03), (20, 20, 20), Tex.PLAIN)
@@ -206,6 +213,14 @@ def add_motorcycle(b, pose):
     inst = b.instance("motorcycle")
     _two_wheeler(b, "motorcycle", inst, pose, b.rng.uniform(0.3, 0.36), b.rng.uniform(1.9, 2.3),
                  b.pick("motorcycle"), True)
+
+
+def add_motorcycle_group(b, x, y, side):
+    """One to three motorcycles side by side, angled to the kerb as they are parked."""
+    count = int(b.rng.integers(1, 4))
+    for k in range(count):
+        yaw = (np.pi / 2 if side > 0 else -np.pi / 2) + b.rng.choice([-1, 1]) * b.rng.uniform(0.6, 1.0)
+        add_motorcycle(b, (x + (k - (count - 1) / 2) * 1.1, y, yaw))
 
 
 def add_person(b, pose, cls="person", inst=None, base_z=0.0, height=None):
@@ -374,13 +389,13 @@ def sample_scene(rng: np.random.Generator, x_min: float, x_max: float, ego_x: tu
             if b.free(x, yc, 2.4):
                 kind = rng.random()
                 pose = (x, yc, rng.choice([0.0, np.pi]) + rng.normal(0, 0.05))
-                if kind < 0.55:
+                if kind < 0.5:
                     add_car(b, pose)
-                elif kind < 0.8:
+                elif kind < 0.75:
                     add_truck(b, pose)
                 else:
-                    add_motorcycle(b, pose)
-                b.claim(x, yc, 2.4 if kind < 0.55 else 4.5 if kind < 0.8 else 1.2)
+                    add_motorcycle_group(b, x, yc, side)
+                b.claim(x, yc, 2.4 if kind < 0.5 else 4.5 if kind < 0.75 else 1.8)
     # traffic in the lanes; the ego lane stays clear around the ego's path
     lane_centers = [(-road_half + lane_w * (k + 0.5)) for k in range(2 * lanes_per_side)]
     for yc in lane_centers:
@@ -390,19 +405,30 @@ def sample_scene(rng: np.random.Generator, x_min: float, x_max: float, ego_x: tu
             if in_ego_lane and ego_x[0] - 12 < x < ego_x[1] + 12:
                 continue
             kind = rng.random()
-            radius = 2.5 if kind < 0.45 else 5.0 if kind < 0.7 else 1.3
+            radius = 2.5 if kind < 0.5 else 5.0 if kind < 0.8 else 1.3
             if not b.free(x, yc, radius):
                 continue
             pose = (x, yc + rng.normal(0, 0.25), heading + rng.normal(0, 0.04))
-            if kind < 0.45:
+            if kind < 0.5:
                 add_car(b, pose)
-            elif kind < 0.7:
+            elif kind < 0.8:
                 add_truck(b, pose)
-            elif kind < 0.85:
-                add_motorcycle(b, pose)
             else:
                 add_bicyclist(b, pose)
             b.claim(x, yc, radius)
+    # motorcycles parked at the kerb of sides without a parking strip (nobody rides one in the
+    # world: SemanticKITTI labels riders as motorcyclist, a class this world does not have)
+    parking_sides = {side for side, _ in object_lines.get("parking", [])}
+    for side in (-1, 1):
+        if side in parking_sides:
+            continue
+        y = side * (road_half - 0.9)
+        for x in along(12, 35):
+            if abs(y - ego_y) < 1.2 and ego_x[0] - 12 < x < ego_x[1] + 12:
+                continue
+            if b.free(x, y, 1.8):
+                add_motorcycle_group(b, x, y, side)
+                b.claim(x, y, 1.8)
     # bicyclists near the road edge
     for side in (-1, 1):
         y = side * (road_half - 0.8)
