@@ -177,8 +177,10 @@ class SemanticKITTI(FrameDataset):
         # data.sequences replaces the configured split, data.val_sequences the val split
         if split == data_config.split:
             sequences = data_config.sequences
+        elif split == "val":
+            sequences = data_config.val_sequences
         else:
-            sequences = data_config.val_sequences if split == "val" else None
+            sequences = None
         return cls.from_root(data_config.root, split, sequences,
                              build_vocabulary(data_config), data_config.image_size)
 

@@ -14,7 +14,7 @@ class LossConfig:
     # points then weigh as much as a whole scan: on the world this wrecked the seen classes)
     normalize: str = "joint"
     pseudo: bool = True
-    pseudo_weight: float = 30.0        # world, 3+1 epochs: unseen mIoU 2.7 at 1, 4.5 at 10, 5.5 at 30
+    pseudo_weight: float = 30.0        # world, 6+2 epochs: hIoU 39.1 at 3, 39.5 at 10, 39.7 at 30 (lower: better seen)
     pseudo_threshold: float = 0.5      # teacher softmax confidence
     mcfa_global: bool = True
     global_weight: float = 0.5

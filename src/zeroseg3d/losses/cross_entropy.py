@@ -1,8 +1,9 @@
 """Output-level supervision: 3D labels of seen classes, and pseudo labels of unseen classes.
 
-Each term is returned as a (sum, count) pair of per-point cross-entropies, so that the
-criterion can normalise them jointly (one cross-entropy over the labels completed with pseudo
-labels, as in the paper) or each by its own count.
+The criterion selects points with the masks below and sums their cross-entropies with
+:func:`masked_cross_entropy`, a (sum, count) pair, so that it can normalise the terms jointly
+(one cross-entropy over the labels completed with pseudo labels, as in the paper) or each by
+its own count.
 """
 
 from __future__ import annotations

@@ -39,9 +39,6 @@ class _SpconvOpsFixed:
         import torch
 
         threads = torch.get_num_threads()
-        if threads == 1:
-            self._ops.scatter_add_cpu(out, inp, inds)
-            return
         torch.set_num_threads(1)
         try:
             self._ops.scatter_add_cpu(out, inp, inds)
