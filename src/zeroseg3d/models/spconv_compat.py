@@ -35,7 +35,7 @@ class _SpconvOpsFixed:
         return getattr(self._ops, name)
 
     def scatter_add_cpu(self, out, inp, inds) -> None:
-        """spconv's kernel on one thread: exact, and 4x faster than torch's index_add_ here."""
+        """spconv's kernel on one thread: exact, and faster than torch's index_add_ (docs/results.md)."""
         import torch
 
         threads = torch.get_num_threads()
