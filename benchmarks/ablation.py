@@ -1,10 +1,15 @@
 """The ablation on the synthetic world, like the paper's: which part of the method does what.
 
-Rows: seen-only (no teacher), + pseudo labels, + MCFA global, + MCFA local, + self-training
-(the full method), annotation-free, and the teacher alone (its pseudo labels as predictions,
-nothing outside the camera view). Each student row is trained with every seed; the table keeps
-the mean and the spread. Uses the world, teacher and cache of a finished `make demo`
-(runs/demo by default). Writes benchmarks/results/ablation.json and ablation.md.
+Rows, each adding one thing to the row before: seen-only (no teacher), + pseudo labels,
++ MCFA global, + MCFA local, + self-training (`full`: the seed paper's method), + pseudo labels
+consolidated over time (`temporal`: the default); then annotation-free (no 3D labels) and the
+teacher alone (its pseudo labels as predictions, nothing outside the camera view). Rows without
+self-training train as many steps, all CLIP-guided, so that a row measures its component and
+not extra steps. Each student row is trained with every seed and evaluated on the demo's
+validation streets; the table keeps the mean over seeds, their spread, the bootstrap interval
+over streets, and the change from the row before with its paired bootstrap interval (the same
+streets resampled for both rows, averaged over seeds). Uses the world, teacher and cache of a
+finished `make demo` (runs/demo by default). Writes benchmarks/results/ablation.{json,md}.
 
     python benchmarks/ablation.py [--demo runs/demo] [--seeds 0 1] [--epochs 6 2]
 """
@@ -22,15 +27,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS  # noqa: E402
 
-NO_TEACHER = ["loss.pseudo=false", "loss.mcfa_global=false", "loss.mcfa_local=false"]
+NO_TEMPORAL = ["teacher.temporal.enabled=false"]
+# seen-only training uses neither the teacher nor the fact that unlabelled points are unseen
+NO_TEACHER = ["loss.pseudo=false", "loss.unseen_mass_weight=0", "loss.mcfa_global=false", "loss.mcfa_local=false"]
+NO_SELF = ["train.epochs_self=0"]
 ROWS = {
-    "seen_only": NO_TEACHER + ["train.epochs_self=0"],
-    "pseudo": ["loss.mcfa_global=false", "loss.mcfa_local=false", "train.epochs_self=0"],
-    "pseudo_global": ["loss.mcfa_local=false", "train.epochs_self=0"],
-    "pseudo_global_local": ["train.epochs_self=0"],
-    "full": [],
+    "seen_only": NO_TEACHER + NO_SELF + NO_TEMPORAL,
+    "pseudo": ["loss.mcfa_global=false", "loss.mcfa_local=false"] + NO_SELF + NO_TEMPORAL,
+    "pseudo_global": ["loss.mcfa_local=false"] + NO_SELF + NO_TEMPORAL,
+    "pseudo_global_local": NO_SELF + NO_TEMPORAL,
+    "full": NO_TEMPORAL,
+    "temporal": [],
     "annotation_free": ["data.unseen_split=annotation_free"],
 }
+# the row each row adds to (its change is measured against that one)
+PREVIOUS = {"pseudo": "seen_only", "pseudo_global": "pseudo", "pseudo_global_local": "pseudo_global",
+            "full": "pseudo_global_local", "temporal": "full"}
 KEYS = ("miou", "miou_seen", "miou_unseen", "hiou")
 
 
@@ -38,42 +50,53 @@ def teacher_only(config) -> dict:
     """The teacher's cached point labels as the prediction; points it does not see count as
     missed (a false negative of their class, a false positive of none)."""
     from zeroseg3d.datasets import build_dataset
-    from zeroseg3d.metrics import summarize
     from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.teacher.run import pseudo_label_quality
     from zeroseg3d.teacher.teacher import Teacher
 
     dataset = build_dataset(config.data, "val")
     split = dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
     teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
-    cache = TeacherCache(config.teacher.cache_dir, teacher.key)
-    c = dataset.vocabulary.num_classes
-    full = np.zeros((c, c + 1), np.int64)   # last column: no prediction
-    fov = np.zeros_like(full)
-    for index, frame_id in enumerate(dataset.frame_ids):
-        frame = dataset[index]
-        predicted = cache.load(frame_id, frame.num_points)["point_label"].numpy().astype(np.int64)
-        predicted = np.where(predicted >= 0, predicted, c)
-        valid = frame.labels >= 0
-        np.add.at(full, (frame.labels[valid], predicted[valid]), 1)
-        seen_by_teacher = valid & (predicted < c)
-        np.add.at(fov, (frame.labels[seen_by_teacher], predicted[seen_by_teacher]), 1)
-    names = dataset.vocabulary.names
-    metrics = summarize(full, names, split.seen, split.unseen)
-    metrics["fov"] = summarize(fov, names, split.seen, split.unseen)
-    return metrics
+    report = pseudo_label_quality(dataset, TeacherCache(config.teacher.cache_dir, teacher.key), split)
+    return {**report["full"], "fov": {k: v for k, v in report.items() if k not in ("full", "per_frame")}}
 
 
-def summarize_rows(rows: list[dict]) -> dict:
+def seed_statistics(runs: list[dict]) -> dict:
+    """Mean and spread over seeds of each score (full scan and camera view), and the mean of
+    the seeds' bootstrap intervals."""
+    out: dict = {"mean": {}, "std": {}, "interval": {}}
+    for view in ("full", "fov"):
+        for key in KEYS:
+            summaries = [r if view == "full" else r["fov"] for r in runs]
+            values = np.array([s[key] for s in summaries], dtype=float)
+            bounds = np.array([s["interval"][key] or [np.nan, np.nan] for s in summaries], dtype=float)
+            name = key if view == "full" else f"fov_{key}"
+            out["mean"][name] = float(values.mean())
+            out["std"][name] = float(values.std())
+            out["interval"][name] = bounds.mean(0).tolist()
+    return out
+
+
+def paired_change(runs: list[dict], before: list[dict], split, samples: int = 1000) -> dict:
+    """The change from ``before`` to ``runs`` (same seeds, same frames), averaged over seeds,
+    with a paired bootstrap interval over streets: {key: [change, low, high]}."""
+    from zeroseg3d.metrics import interval, resampled_scores
+
     out = {}
-    for key in KEYS:
-        values = np.array([r[key] for r in rows], dtype=float)
-        out[key] = (float(values.mean()), float(values.std()))
-    fov = {}
-    for key in KEYS:
-        values = np.array([r["fov"][key] for r in rows], dtype=float)
-        fov[key] = (float(values.mean()), float(values.std()))
-    return {"mean": {k: v[0] for k, v in out.items()} | {"fov": {k: v[0] for k, v in fov.items()}},
-            "std": {k: v[1] for k, v in out.items()} | {"fov": {k: v[1] for k, v in fov.items()}}}
+    for view in ("full", "fov"):
+        changes = []
+        for a, b in zip(runs, before):
+            pa, pb = a["per_frame"], b["per_frame"]
+            sa = resampled_scores(pa[view], pa["units"], split.seen, split.unseen, samples)
+            sb = resampled_scores(pb[view], pb["units"], split.seen, split.unseen, samples)
+            changes.append({k: sa[k] - sb[k] for k in KEYS})
+        for key in KEYS:
+            mean_change = np.mean([c[key] for c in changes], axis=0)
+            point = float(np.mean([(a if view == "full" else a["fov"])[key] - (b if view == "full" else b["fov"])[key]
+                                   for a, b in zip(runs, before)]))
+            bounds = interval(mean_change)
+            out[key if view == "full" else f"fov_{key}"] = None if bounds is None else [point, *bounds]
+    return out
 
 
 def main() -> None:
@@ -88,10 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     demo = Path(args.demo)
     schedule = [f"train.epochs_guided={args.epochs[0]}", f"train.epochs_self={args.epochs[1]}"]
-    # rows without self-training train as many epochs, all guided, so that (d) -> (e) measures
-    # self-training and not two more epochs
     same_length = [f"train.epochs_guided={sum(args.epochs)}"]
-    table = []
+    table, results = [], {}
     started = time.time()
     for name in args.rows:
         runs = []
@@ -100,16 +121,32 @@ def main() -> None:
             config = world_config(demo, FULL, seed, schedule + row)
             result = run_training(config, demo / "ablation" / f"{name}_seed{seed}", progress=False)
             runs.append(result["metrics"])
-            print(f"{name} seed {seed}: unseen {result['metrics']['miou_unseen']:.1f}, "
+            print(f"{name} seed {seed}: mIoU {result['metrics']['miou']:.1f}, unseen {result['metrics']['miou_unseen']:.1f}, "
                   f"hIoU {result['metrics']['hiou']:.1f} ({time.time() - started:.0f} s)", flush=True)
-        stats = summarize_rows(runs)
-        table.append({"name": name, "seeds": args.seeds, **stats["mean"], "std": stats["std"]})
+        results[name] = runs
+        entry = {"name": name, "seeds": args.seeds, **seed_statistics(runs),
+                 "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]},
+                 "unseen_classes": runs[0]["unseen_classes"]}
+        before = PREVIOUS.get(name)
+        if before in results:
+            entry["change"] = {"from": before, **paired_change(runs, results[before], _split(config))}
+        table.append(entry)
         _write(table, args, started)
     config = world_config(demo, FULL, args.seeds[0], schedule)
     teacher = teacher_only(config)
-    table.append({"name": "teacher_only", "seeds": [], **{k: teacher[k] for k in KEYS},
-                  "fov": {k: teacher["fov"][k] for k in KEYS}, "std": None})
+    table.append({"name": "teacher_only", "seeds": [],
+                  "mean": {**{k: teacher[k] for k in KEYS}, **{f"fov_{k}": teacher["fov"][k] for k in KEYS}},
+                  "std": None,
+                  "interval": {**{k: teacher["interval"][k] for k in KEYS},
+                               **{f"fov_{k}": teacher["fov"]["interval"][k] for k in KEYS}},
+                  "per_class": teacher["fov"]["per_class"]})
     _write(table, args, started)
+
+
+def _split(config):
+    from zeroseg3d.config import build_vocabulary
+
+    return build_vocabulary(config.data).split(config.data.unseen_split, config.data.unseen_classes)
 
 
 def _write(table, args, started) -> None:
@@ -119,18 +156,28 @@ def _write(table, args, started) -> None:
     atomic_write_text(RESULTS / "ablation.json", json.dumps(json_safe(table), indent=2))
     lines = [f"# Ablation on the synthetic world ({len(args.seeds)} seeds, {args.epochs[0]}+{args.epochs[1]} epochs, "
              f"{time.time() - started:.0f} s); rows without self-training train {sum(args.epochs)} guided epochs", "",
-             "| row | full: mIoU | seen | unseen | hIoU | view: mIoU | seen | unseen | hIoU |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Mean over seeds ± their spread; in brackets the bootstrap 95% interval over streets (mean of the "
+             "seeds'). Change: from the row before, with its paired bootstrap interval.", "",
+             "| row | full: mIoU | seen | unseen | hIoU | view: mIoU | seen | unseen | hIoU | change: mIoU | unseen | hIoU |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         std = row.get("std") or {}
-        def cell(value, spread):
+
+        def cell(key):
+            value = row["mean"].get(key)
             if value is None or np.isnan(value):
                 return "-"  # undefined: e.g. seen mIoU without seen classes
-            return f"{value:.1f}" + (f" ± {spread:.1f}" if spread is not None else "")
+            bounds = row["interval"].get(key)
+            return (f"{value:.1f}" + (f" ± {std[key]:.1f}" if key in std else "")
+                    + (f" [{bounds[0]:.1f}, {bounds[1]:.1f}]" if bounds and not np.isnan(bounds[0]) else ""))
 
-        full = " | ".join(cell(row[k], std.get(k)) for k in KEYS)
-        view = " | ".join(cell(row["fov"][k], (std.get("fov") or {}).get(k)) for k in KEYS)
-        lines.append(f"| {row['name']} | {full} | {view} |")
+        def change(key):
+            value = (row.get("change") or {}).get(key)
+            return "-" if value is None else f"{value[0]:+.1f} [{value[1]:+.1f}, {value[2]:+.1f}]"
+
+        cells = [cell(k) for k in KEYS] + [cell(f"fov_{k}") for k in KEYS]
+        cells += [change(k) for k in ("miou", "miou_unseen", "hiou")]
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     atomic_write_text(RESULTS / "ablation.md", "\n".join(lines) + "\n")
 
 

@@ -25,7 +25,8 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
     assert "Time per stage" in report and "motorcycle (unseen)" in report
     # the same world, data and number of epochs, without the teacher
     epochs = QUICK.epochs_guided + QUICK.epochs_self
-    seen_only = world_config(out, QUICK, 0, ["loss.pseudo=false", "loss.mcfa_global=false", "loss.mcfa_local=false",
+    seen_only = world_config(out, QUICK, 0, ["loss.pseudo=false", "loss.unseen_mass_weight=0",
+                                             "loss.mcfa_global=false", "loss.mcfa_local=false",
                                              "train.epochs_self=0", f"train.epochs_guided={epochs}"])
     baseline = run_training(seen_only, tmp_path / "seen_only", progress=False)["metrics"]
     assert metrics["miou_unseen"] > baseline["miou_unseen"] + 3.0, (metrics["miou_unseen"], baseline["miou_unseen"])

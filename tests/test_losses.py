@@ -86,7 +86,7 @@ def test_joint_normalisation_is_a_weighted_mean_over_supervised_points():
     seen = torch.tensor([True, True, False])
 
     def loss(**settings):
-        config = LossConfig(mcfa_global=False, mcfa_local=False, **settings)
+        config = LossConfig(mcfa_global=False, mcfa_local=False, lovasz_weight=0.0, unseen_mass_weight=0.0, **settings)
         return MethodCriterion(config, seen, ~seen)(out, batch)["loss"].item()
 
     # one cross-entropy over the 4 supervised points: (0 + 0 + 0 + log 3) / 4
@@ -107,20 +107,73 @@ def test_criterion_switches_and_phases():
     out = {"embeddings": embeddings, "logits": 10 * embeddings @ text.T}
     batch = {"labels": torch.tensor([0, 1, 0, 1, -1, -1, -1, -1]),
              "teacher_label": torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]),
-             "teacher_conf": torch.full((n,), 0.9),
+             "teacher_conf": torch.tensor([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.3, 0.9]),   # point 6: too unsure
              "pair_point": torch.arange(n), "pair_feature": torch.randn(n, d),
              "pair_patch": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), "patch_features": torch.randn(4, d),
              "self_label": torch.tensor([-1, -1, -1, -1, 2, -1, 2, -1])}
     seen = torch.tensor([True, True, False])
-    guided = MethodCriterion(LossConfig(), seen, ~seen, "guided")(out, batch)
-    assert set(guided) == {"loss_seen", "loss_pseudo", "loss_global", "loss_local", "loss"}
-    expected = guided["loss_seen"] + guided["loss_pseudo"] + 0.5 * guided["loss_global"] + 0.5 * guided["loss_local"]
+    guided = MethodCriterion(LossConfig(unseen_mass_weight=1.0), seen, ~seen, "guided")(out, batch)
+    assert set(guided) == {"loss_seen", "loss_pseudo", "loss_unseen_mass", "loss_lovasz", "loss_global",
+                           "loss_local", "loss"}
+    expected = (guided["loss_seen"] + guided["loss_pseudo"] + guided["loss_unseen_mass"] + guided["loss_lovasz"]
+                + 0.5 * guided["loss_global"] + 0.5 * guided["loss_local"])
     assert guided["loss"].item() == pytest.approx(expected.item())
-    off = MethodCriterion(LossConfig(pseudo=False, mcfa_global=False, mcfa_local=False), seen, ~seen)(out, batch)
+    off = MethodCriterion(LossConfig(pseudo=False, mcfa_global=False, mcfa_local=False, lovasz_weight=0.0,
+                                     unseen_mass_weight=0.0), seen, ~seen)(out, batch)
     assert set(off) == {"loss_seen", "loss"}
+    # Lovasz sees the labels the cross-entropy sees: in the guided phase the 3D labels
+    # completed with pseudo labels (class 2 on points 4, 5, 7), with self labels in the self phase
+    from zeroseg3d.losses.cross_entropy import lovasz_softmax
+
+    completed = torch.tensor([0, 1, 0, 1, 2, 2, -1, 2])
+    assert guided["loss_lovasz"].item() == pytest.approx(
+        lovasz_softmax(out["logits"], completed, completed >= 0).item())
     self_phase = MethodCriterion(LossConfig(), seen, ~seen, "self")(out, batch)
-    assert "loss_self" in self_phase and "loss_pseudo" not in self_phase
+    assert "loss_self" in self_phase and "loss_pseudo" in self_phase
+    # the teacher's pseudo labels take precedence: the self label of point 4 is not used, the
+    # one of point 6 (no pseudo label) is
+    probs = out["logits"].softmax(1)
+    assert self_phase["loss_self"].item() == pytest.approx(
+        -math.log(probs[6, 2].item()) / (4 + 30 * 3 + 1), rel=1e-4)   # 4 seen, 3 pseudo at weight 30, 1 self
+    completed = torch.tensor([0, 1, 0, 1, 2, 2, 2, 2])
+    assert self_phase["loss_lovasz"].item() == pytest.approx(
+        lovasz_softmax(out["logits"], completed, completed >= 0).item())
     # annotation-free: no seen classes, no seen loss
     free = MethodCriterion(LossConfig(), torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool))(
         out, {**batch, "labels": torch.full((n,), -1)})
     assert "loss_seen" not in free and free["loss_pseudo"].item() > 0
+
+
+def test_lovasz_softmax_is_one_minus_iou_for_hard_predictions():
+    from zeroseg3d.losses.cross_entropy import lovasz_softmax
+
+    # confident one-hot predictions: the Lovasz extension equals 1 - IoU per class exactly
+    targets = torch.tensor([0, 0, 0, 1, 1, -1])
+    predicted = torch.tensor([0, 0, 1, 1, 1, 0])
+    logits = torch.nn.functional.one_hot(predicted, 2).float() * 100
+    loss = lovasz_softmax(logits, targets, targets >= 0)
+    iou = [2 / 3, 2 / 3]   # class 0: tp 2, fn 1; class 1: tp 2, fp 1
+    assert float(loss) == pytest.approx(1 - sum(iou) / 2, abs=1e-5)
+    perfect = torch.nn.functional.one_hot(targets.clamp(min=0), 2).float() * 100
+    assert float(lovasz_softmax(perfect, targets, targets >= 0)) == pytest.approx(0.0, abs=1e-5)
+    # it has a gradient towards the right class
+    logits = torch.zeros(5, 2, requires_grad=True)
+    lovasz_softmax(logits, targets[:5], torch.ones(5, dtype=torch.bool)).backward()
+    assert (logits.grad[:3, 0] < 0).all() and (logits.grad[3:, 1] < 0).all()
+
+
+def test_unseen_mass_loss_pushes_unlabelled_points_out_of_the_seen_classes():
+    from zeroseg3d.losses.cross_entropy import unseen_mass_loss
+
+    unseen = torch.tensor([False, False, True, True])
+    logits = torch.zeros(3, 4, requires_grad=True)
+    mask = torch.tensor([True, True, False])
+    loss = unseen_mass_loss(logits, mask, unseen)
+    assert loss.item() == pytest.approx(math.log(2))    # uniform: half the mass on unseen classes
+    loss.backward()
+    assert (logits.grad[:2, :2] > 0).all() and (logits.grad[:2, 2:] < 0).all() and (logits.grad[2] == 0).all()
+    # which unseen class does not matter
+    confident = torch.tensor([[0.0, 0.0, 30.0, 0.0], [0.0, 0.0, 0.0, 30.0]])
+    assert unseen_mass_loss(confident, torch.ones(2, dtype=torch.bool), unseen).item() == pytest.approx(0.0, abs=1e-6)
+    # annotation-free (every class unseen): nothing to say
+    assert unseen_mass_loss(logits, mask, torch.ones(4, dtype=torch.bool)).item() == 0.0

@@ -43,3 +43,34 @@ def test_points_without_a_prediction_count_as_misses():
     matrix = np.array([[2, 0, 1], [1, 1, 0]])
     iou = iou_per_class(matrix)
     np.testing.assert_allclose(iou, [2 / 4, 1 / 2])
+
+
+def test_bootstrap_intervals_resample_streets():
+    from zeroseg3d.metrics import resampled_scores, summarize_with_intervals
+
+    # two classes; street "a" is predicted perfectly, street "b" entirely wrong (class 0 as 1)
+    perfect = np.array([[10, 0], [0, 10]])
+    wrong = np.array([[0, 10], [0, 10]])
+    matrices = np.stack([perfect, perfect, wrong])
+    units = ["a", "a", "b"]
+    scores = resampled_scores(matrices, units, seen=[0], unseen=[1], samples=400, seed=1)
+    # a resample holds street a twice, b twice, or one of each: three possible values of class 0
+    values = set(np.round(scores["iou"][:, 0], 6))
+    assert values <= {100.0, 0.0, round(100 * 20 / 30, 6)}
+    assert len(values) == 3
+    summary = summarize_with_intervals(matrices, units, ["x", "y"], [0], [1], samples=400, seed=1)
+    assert summary["per_class"]["x"] == pytest.approx(100 * 20 / 30)
+    low, high = summary["interval"]["per_class"]["x"]
+    assert low == pytest.approx(0.0) and high == pytest.approx(100.0)
+    assert summary["interval"]["units"] == 2 and summary["interval"]["frames"] == 3
+    # each class has 20-40 points in 2 streets: too few to be measurable
+    assert summary["support"]["x"] == {"points": 30, "units": 2, "measurable": False}
+
+
+def test_bootstrap_interval_is_tight_when_streets_agree():
+    from zeroseg3d.metrics import summarize_with_intervals
+
+    matrix = np.array([[900, 100], [100, 900]])
+    summary = summarize_with_intervals(np.stack([matrix] * 6), [str(i) for i in range(6)], ["x", "y"], [0], [1])
+    assert summary["interval"]["miou"] == pytest.approx([summary["miou"]] * 2)
+    assert summary["support"]["x"]["measurable"]

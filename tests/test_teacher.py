@@ -99,13 +99,32 @@ def test_pseudo_labels_of_a_hand_made_frame(tiny_config, monkeypatch):
     out = teacher.frame_outputs(_square_frame())
     # most confident camera wins: camera 1 says class 1 for both visible points
     assert out["point_label"].tolist() == [1, 1, -1]
-    assert out["point_camera"].tolist() == [1, 1, -1]
-    assert out["point_conf"][0].item() == pytest.approx(torch.softmax(torch.tensor([0.0, 9.0]), 0)[1].item(), abs=1e-3)
+    assert out["view_index"].tolist() == [0, 1]
+    confident = torch.softmax(torch.tensor([0.0, 9.0]), 0)
+    assert out["point_conf"][0].item() == pytest.approx(confident[1].item(), abs=1e-3)
+    np.testing.assert_allclose(out["view_probs"].float().numpy(), confident.repeat(2, 1).numpy(), atol=1e-3)
     assert out["features/0"].shape == (2, 4, 32) and out["features/0"].dtype == torch.float16
     # nearest camera: a tie in depth keeps the first camera, whose labels follow the image halves
     teacher.config.multi_camera = "nearest"
     out = teacher.frame_outputs(_square_frame())
-    assert out["point_label"].tolist() == [0, 1, -1] and out["point_camera"].tolist() == [0, 0, -1]
+    assert out["point_label"].tolist() == [0, 1, -1]
+    # camera 0's moderate confidence: softmax of (2, 0) for the left point
+    assert out["point_conf"][0].item() == pytest.approx(torch.softmax(torch.tensor([2.0, 0.0]), 0)[0].item(), abs=1e-3)
+
+
+def test_pseudo_labels_among_the_unseen_classes():
+    from zeroseg3d.teacher.cache import point_labels, point_tensors
+
+    probs = np.array([[0.6, 0.3, 0.1, 0.0],     # seen class 0 first; among {1, 2}: class 1, 0.3 / 0.4
+                      [0.1, 0.1, 0.7, 0.1],     # class 2 either way
+                      [0.95, 0.03, 0.02, 0.0]])  # almost no mass on {1, 2}
+    out = point_tensors(5, np.array([0, 2, 4]), probs)
+    label, conf = point_labels(out)
+    assert label.tolist() == [0, -1, 2, -1, 0]
+    label, conf = point_labels(out, among=np.array([1, 2]), min_mass=0.1)
+    assert label.tolist() == [1, -1, 2, -1, -1]
+    np.testing.assert_allclose(conf[[0, 2]], [0.3 / 0.4, 0.7 / 0.8], atol=2e-3)
+    assert point_labels(out, among=np.array([1, 2]), min_mass=0.0)[0].tolist() == [1, -1, 2, -1, 1]
 
 
 @pytest.fixture(scope="module")

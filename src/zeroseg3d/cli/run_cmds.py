@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -39,13 +38,11 @@ def _print_metrics(metrics: dict) -> None:
 def run_evaluate(args) -> int:
     from zeroseg3d.config import load_config_text
     from zeroseg3d.engine.checkpoint import load_checkpoint
-    from zeroseg3d.engine.evaluate import evaluate
+    from zeroseg3d.engine.evaluate import evaluate, save_metrics
     from zeroseg3d.engine.predict import build_model_from_checkpoint
     from zeroseg3d.engine.train import eval_set
     from zeroseg3d.engine.visualize import iou_chart
-    from zeroseg3d.metrics import json_safe
     from zeroseg3d.teacher.loading import resolve_device
-    from zeroseg3d.utils.atomic import atomic_write_text
 
     state = load_checkpoint(args.checkpoint)
     _, model = build_model_from_checkpoint(state, args.checkpoint)
@@ -60,7 +57,7 @@ def run_evaluate(args) -> int:
     device = resolve_device(args.device)
     metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
     out = Path(args.out)
-    atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2))
+    save_metrics(metrics, out)
     iou_chart(metrics, out / "iou_per_class.png", f"{Path(args.checkpoint).name} on {args.split}")
     _print_metrics(metrics)
     print(f"wrote {out / 'metrics.json'} and {out / 'iou_per_class.png'}")

@@ -11,6 +11,7 @@ def run(args) -> int:
     from zeroseg3d.teacher.cache import TeacherCache
     from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, shard_from_env, write_quality
     from zeroseg3d.teacher.teacher import Teacher
+    from zeroseg3d.teacher.temporal import consolidate
 
     config = load_config(args.config, args.overrides)
     split_name = args.split or config.data.split
@@ -27,11 +28,17 @@ def run(args) -> int:
     stats = fill_cache(teacher, dataset, cache, shard)
     print(f"teacher cache {cache.root} (key {teacher.key}): {stats.computed} computed, "
           f"{stats.reused} reused")
+    temporal = consolidate(dataset, cache, config.teacher.temporal, shard) if config.teacher.temporal.enabled else None
     if args.report and shard[1] == 1:
         report = pseudo_label_quality(dataset, cache, split)
         print(f"pseudo-label quality on {split_name}, points inside the camera view "
               f"({report['points_in_view']}):")
         print(write_quality(report, Path(cache.root), f"quality_{split_name}"))
+        if temporal is not None:
+            report = pseudo_label_quality(dataset, temporal, split)
+            print(f"consolidated over +-{config.teacher.temporal.window} frames ({report['points_in_view']} "
+                  "points labelled):")
+            print(write_quality(report, Path(cache.root), f"quality_{split_name}_temporal"))
     return 0
 
 

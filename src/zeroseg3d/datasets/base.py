@@ -14,13 +14,18 @@ class FrameDataset(ABC):
 
     vocabulary: Vocabulary
 
-
     @property
     @abstractmethod
     def frame_ids(self) -> list[str]: ...
 
     @abstractmethod
     def load(self, index: int) -> Frame: ...
+
+    @property
+    def frame_sequences(self) -> list[str]:
+        """The sequence (drive, street, scene) of each frame; frames of a sequence are in time
+        order. Default: the frame id up to its last '/' (SemanticKITTI's XX/NNNNNN)."""
+        return [f.rsplit("/", 1)[0] if "/" in f else f for f in self.frame_ids]
 
     def __len__(self) -> int:
         return len(self.frame_ids)
@@ -39,7 +44,6 @@ class FrameDataset(ABC):
             sample = ", ".join(self.frame_ids[:5])
             raise DataError(None, f"no frame {frame_id!r}; frames are e.g. {sample}") from None
 
-
     def subset(self, frame_ids: list[str]) -> "FrameDataset":
         return FrameSubset(self, [self.index_of(f) for f in frame_ids])
 
@@ -52,6 +56,11 @@ class FrameSubset(FrameDataset):
     @property
     def frame_ids(self) -> list[str]:
         return [self.dataset.frame_ids[i] for i in self.indices]
+
+    @property
+    def frame_sequences(self) -> list[str]:
+        every = self.dataset.frame_sequences
+        return [every[i] for i in self.indices]
 
     def load(self, index: int) -> Frame:
         return self.dataset.load(self.indices[index])

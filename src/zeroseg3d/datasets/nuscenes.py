@@ -57,12 +57,14 @@ class NuScenesLidarSeg(FrameDataset):
                                 f"known: {', '.join(sorted(splits))}, all")
             scene_names = set(splits[split])
         self._tokens: list[str] = []
+        self._scenes: list[str] = []
         for scene in self.nusc.scene:
             if scene["name"] not in scene_names:
                 continue
             token = scene["first_sample_token"]
             while token:
                 self._tokens.append(token)
+                self._scenes.append(scene["name"])
                 token = self.nusc.get("sample", token)["next"]
         if not self._tokens:
             raise DataError(self.root, f"no samples of split {split!r} in version {version!r}")
@@ -75,6 +77,10 @@ class NuScenesLidarSeg(FrameDataset):
     @property
     def frame_ids(self) -> list[str]:
         return self._tokens
+
+    @property
+    def frame_sequences(self) -> list[str]:
+        return self._scenes
 
     def _camera(self, channel: str, token: str, T_global_from_lidar: np.ndarray) -> Camera:
         record = self.nusc.get("sample_data", token)

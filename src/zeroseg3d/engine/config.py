@@ -12,6 +12,7 @@ class TrainConfig:
     self_every: int = 2             # regenerate the student's own labels every R epochs
     self_top_fraction: float = 0.6  # per class, keep this most confident fraction of its points
     self_threshold: float = 0.0     # and only points at least this confident (softmax)
+    self_lr_scale: float = 0.5      # self-training restarts warm-up + cosine from this share of lr
     batch_size: int = 2
     lr: float = 0.002
     weight_decay: float = 0.0001

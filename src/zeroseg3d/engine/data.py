@@ -10,7 +10,7 @@ from zeroseg3d.datasets.base import FrameDataset
 from zeroseg3d.datasets.pipeline import Sample, SampleBuilder
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
-from zeroseg3d.teacher.cache import TeacherCache
+from zeroseg3d.teacher.cache import TeacherCache, point_labels
 from zeroseg3d.teacher.dense import sample_grid
 
 
@@ -23,12 +23,19 @@ def hide_unseen(labels: np.ndarray, split: Split, num_classes: int) -> np.ndarra
 
 class SegmentationSet(torch.utils.data.Dataset):
     """Samples for training (labels of unseen classes hidden, augmentation, teacher outputs)
-    or evaluation (true labels, no augmentation)."""
+    or evaluation (true labels, no augmentation). The teacher's patch features come from
+    ``cache``, its point labels from ``label_cache`` (default: the same; the consolidated
+    labels of teacher/temporal.py otherwise), as the most probable of the classes
+    ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels)."""
 
     def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
-                 cache: TeacherCache | None = None, training: bool = True, seed: int = 0):
+                 cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
+                 label_cache: TeacherCache | None = None, pseudo_among: np.ndarray | None = None,
+                 pseudo_min_mass: float = 0.0):
         self.frames, self.builder, self.split = frames, builder, split
         self.cache, self.training, self.seed = cache, training, seed
+        self.label_cache = label_cache if label_cache is not None else cache
+        self.pseudo_among, self.pseudo_min_mass = pseudo_among, pseudo_min_mass
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
 
@@ -56,8 +63,13 @@ class SegmentationSet(torch.utils.data.Dataset):
             raise DataError(self.cache.path(frame.frame_id),
                             f"frame {frame.frame_id} is missing from the teacher cache (or stale); "
                             "run `zeroseg3d teacher` with the same config first")
-        sample.point_extras["teacher_label"] = outputs["point_label"].numpy().astype(np.int64)
-        sample.point_extras["teacher_conf"] = outputs["point_conf"].numpy().astype(np.float32)
+        labels = outputs if self.label_cache is self.cache else self.label_cache.load(frame.frame_id, frame.num_points)
+        if labels is None:
+            raise DataError(self.label_cache.path(frame.frame_id),
+                            f"frame {frame.frame_id} is missing from the consolidated teacher labels")
+        label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass)
+        sample.point_extras["teacher_label"] = label
+        sample.point_extras["teacher_conf"] = conf.astype(np.float32)
         pairing = sample.pairing
         features = np.zeros((len(pairing), 0), np.float16)
         patch = np.zeros(len(pairing), np.int64)

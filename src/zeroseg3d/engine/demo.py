@@ -21,7 +21,7 @@ REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 class DemoSize:
     train_sequences: int
     train_frames: int
-    val_sequences: int      # validation streets, numbered from 08
+    val_sequences: int      # validation streets, numbered from 08: at least 20 x 3 frames in the full demo
     val_frames: int
     teacher_steps: int
     teacher_images: int
@@ -31,7 +31,7 @@ class DemoSize:
 
 
 VAL_START = 8
-FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=3, val_frames=3, teacher_steps=700, teacher_images=240,
+FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=20, val_frames=3, teacher_steps=700, teacher_images=240,
                 heldout_images=48, epochs_guided=6, epochs_self=2)
 QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=1, val_frames=2, teacher_steps=300, teacher_images=40,
                  heldout_images=8, epochs_guided=10, epochs_self=2)
@@ -60,6 +60,17 @@ def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()
         f"run.seed={seed}", f"run.output_dir={out}", "run.name=student", *overrides])
 
 
+def _missing_runs(world: Path, names: list[str]) -> list[tuple[int, int]]:
+    """(first, count) of each run of consecutive streets not yet (completely) written."""
+    runs: list[tuple[int, int]] = []
+    for number in (int(n) for n in names if not (world / "sequences" / n / "poses.txt").is_file()):
+        if runs and runs[-1][0] + runs[-1][1] == number:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((number, 1))
+    return runs
+
+
 def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict, teacher_config,
                               progress: bool = True) -> dict:
     """World and demo teacher (skipped when already there); returns the teacher's 2D quality
@@ -80,19 +91,18 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
 
     start = time.time()
     world = out / "world"
-    if not (world / "world.json").is_file():
-        generate_world(world, size.train_sequences, size.train_frames, seed=seed, start=0, workers=2, progress=progress)
-        generate_world(world, size.val_sequences, size.val_frames, seed=seed, start=VAL_START, workers=2,
-                       progress=progress)
+    train, val = sequence_names(size)
+    for names, frames in ((train, size.train_frames), (val, size.val_frames)):
+        for first, count in _missing_runs(world, names):
+            generate_world(world, count, frames, seed=seed, start=first, workers=2, progress=progress)
     render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=2, progress=progress)
     render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=2, progress=progress,
                      first=HELDOUT_FIRST)
     stages["world"] = round(time.time() - start, 1)
     start = time.time()
     checkpoint = out / "teacher" / "zs3d-world-clip.safetensors"
-    train_sequences, _ = sequence_names(size)
     if not checkpoint.is_file():
-        folders = image_folders(world, train_sequences) + [world / IMAGE_SET]
+        folders = image_folders(world, train) + [world / IMAGE_SET]
         train_world_clip(folders, checkpoint, ClipTrainConfig(steps=size.teacher_steps, seed=seed), progress=progress)
     stages["teacher_training"] = round(time.time() - start, 1)
     start = time.time()
@@ -107,23 +117,32 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
 
 
 def cache_teacher(config, stages: dict, progress: bool = True) -> dict:
-    """Teacher outputs for train and val; the 3D pseudo-label quality on val."""
+    """Teacher outputs for train and val, and the labels consolidated over time (when
+    enabled); the 3D pseudo-label quality on val, per frame and with intervals: ``frame``
+    (the teacher's own labels) and ``temporal`` (consolidated)."""
     from zeroseg3d.datasets import build_dataset
     from zeroseg3d.teacher.cache import TeacherCache
-    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality
+    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, write_quality
     from zeroseg3d.teacher.teacher import Teacher
+    from zeroseg3d.teacher.temporal import consolidate
 
     start = time.time()
     val = build_dataset(config.data, "val")
     teacher = Teacher(config.teacher, val.vocabulary, config.data.pairing)
     cache = TeacherCache(config.teacher.cache_dir, teacher.key)
-    for split_name in ("train", "val"):
-        fill_cache(teacher, build_dataset(config.data, split_name), cache, progress=progress)
     split = val.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    report = pseudo_label_quality(val, cache, split)
-    atomic_write_text(Path(config.teacher.cache_dir) / "quality_val.json", json.dumps(report, indent=2))
+    for split_name in ("train", "val"):
+        dataset = build_dataset(config.data, split_name)
+        fill_cache(teacher, dataset, cache, progress=progress)
+        consolidate(dataset, cache, config.teacher.temporal, progress=progress)
+    reports = {"frame": pseudo_label_quality(val, cache, split),
+               "temporal": pseudo_label_quality(val, consolidate(val, cache, config.teacher.temporal, progress=False),
+                                                split)}
+    folder = Path(config.teacher.cache_dir)
+    write_quality(reports["frame"], folder, "quality_val")
+    write_quality(reports["temporal"], folder, "quality_val_temporal")
     stages["teacher_cache"] = round(time.time() - start, 1)
-    return report
+    return reports
 
 
 def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[str]:
@@ -149,32 +168,81 @@ def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[st
     return written
 
 
+def _cell(value, bounds=None) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:.1f}" + (f" [{bounds[0]:.1f}, {bounds[1]:.1f}]" if bounds else "")
+
+
+def student_minus_teacher(student: dict, teacher: dict, split, samples: int = 1000) -> dict:
+    """Paired bootstrap (the same streets resampled for both) of student minus teacher inside
+    the camera view: {key: [difference, low, high]} for miou, miou_seen, miou_unseen, hiou."""
+    from zeroseg3d.metrics import interval, resampled_scores
+
+    a, b = student["per_frame"], teacher["per_frame"]
+    if a["frame_ids"] != b["frame_ids"]:
+        raise ValueError("student and teacher were measured on different frames")
+    ours = resampled_scores(a["fov"], a["units"], split.seen, split.unseen, samples)
+    theirs = resampled_scores(b["fov"], b["units"], split.seen, split.unseen, samples)
+    out = {}
+    for key in ("miou", "miou_seen", "miou_unseen", "hiou"):
+        bounds = interval(ours[key] - theirs[key])
+        out[key] = None if bounds is None else [student["fov"][key] - teacher[key], *bounds]
+    return out
+
+
 def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, stages: dict, seconds: float,
                  val_sequences: list[str]) -> Path:
     fov = metrics["fov"]
+    frame, temporal = teacher_3d["frame"], teacher_3d["temporal"]
+    iv = metrics["interval"]
+    keys = ("miou", "miou_seen", "miou_unseen", "hiou")
+
+    def row(name, summary, points):
+        return f"| {name} | {points} | " + " | ".join(_cell(summary[k], summary["interval"][k]) for k in keys) + " |"
+
     lines = [
         "# zeroseg3d demo: the synthetic world", "",
         f"Total wall time: {seconds:.0f} s. Unseen classes: {', '.join(metrics['unseen_classes'])}.", "",
-        f"## Student (validation streets {', '.join(val_sequences)})", "",
-        "| | mIoU | mIoU seen | mIoU unseen | hIoU |", "|---|---|---|---|---|",
-        f"| full scan | {metrics['miou']:.1f} | {metrics['miou_seen']:.1f} | {metrics['miou_unseen']:.1f} | {metrics['hiou']:.1f} |",
-        f"| camera view | {fov['miou']:.1f} | {fov['miou_seen']:.1f} | {fov['miou_unseen']:.1f} | {fov['hiou']:.1f} |",
-        "", "![IoU per class](iou_per_class.png)", "",
+        f"## Student and teacher on {iv['frames']} validation frames of {iv['units']} streets "
+        f"({val_sequences[0]}-{val_sequences[-1]}) the student never trained on", "",
+        f"95% intervals from {iv['samples']} bootstrap resamples of the streets.", "",
+        "| | points | mIoU | mIoU seen | mIoU unseen | hIoU |", "|---|---|---|---|---|---|",
+        row("student", metrics, "full scan"),
+        row("student", fov, "camera view"),
+        row("teacher pseudo labels", frame, "camera view"),
+        row("teacher labels consolidated over time", temporal, "those labelled"),
+        row("teacher pseudo labels", frame["full"], "full scan (unlabelled = missed)"),
+        "",
+    ]
+    difference = metrics.get("student_minus_teacher")
+    if difference:
+        lines += ["Student minus teacher inside the camera view (paired bootstrap over streets): " + ", ".join(
+            f"{label} {d[0]:+.1f} [{d[1]:+.1f}, {d[2]:+.1f}]" for label, d in
+            (("mIoU", difference["miou"]), ("unseen", difference["miou_unseen"]), ("hIoU", difference["hiou"]))
+            if d is not None) + ".", ""]
+    lines += [
+        "![IoU per class](iou_per_class.png)", "",
         "## Teacher", "",
         f"2D, {teacher_2d['images']} images of held-out streets: crop zero-shot accuracy {100 * teacher_2d['crop_accuracy']:.1f}% "
         f"(chance {100 * teacher_2d['chance']:.1f}%), pixel accuracy {100 * teacher_2d['pixel_accuracy']:.1f}%, "
         f"pixel mIoU {100 * teacher_2d['pixel_miou']:.1f}%.", "",
-        f"3D pseudo labels inside the camera view (val): mIoU {teacher_3d['miou']:.1f}, "
-        f"seen {teacher_3d['miou_seen']:.1f}, unseen {teacher_3d['miou_unseen']:.1f}, hIoU {teacher_3d['hiou']:.1f}.", "",
-        "| class | student full scan | student camera view | teacher (3D, camera view) | teacher (2D pixels) |",
-        "|---|---|---|---|---|",
+        "## Per class (IoU with 95% interval)", "",
+        "| class | points (streets) | student full scan | student camera view | teacher camera view | "
+        "teacher consolidated | teacher 2D pixels |",
+        "|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for name, value in metrics["per_class"].items():
         pixel = teacher_2d["pixel_iou_per_class"].get(name)
+        support = metrics["support"][name]
         mark = " (unseen)" if name in metrics["unseen_classes"] else ""
-        lines.append(f"| {name}{mark} | {fmt(value)} | {fmt(fov['per_class'][name])} | "
-                     f"{fmt(teacher_3d['per_class'].get(name))} | {fmt(None if pixel is None else 100 * pixel)} |")
+        count = f"{support['points']} ({support['units']})" + ("" if support["measurable"] else ", too few to measure")
+        lines.append(
+            f"| {name}{mark} | {count} | {_cell(value, iv['per_class'][name])} | "
+            f"{_cell(fov['per_class'][name], fov['interval']['per_class'][name])} | "
+            f"{_cell(frame['per_class'].get(name), frame['interval']['per_class'].get(name))} | "
+            f"{_cell(temporal['per_class'].get(name), temporal['interval']['per_class'].get(name))} | "
+            f"{_cell(None if pixel is None else 100 * pixel)} |")
     lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in stages.items()]
     lines += ["", "## Pictures", "", "![training curves](training_curves.png)", ""]
@@ -186,9 +254,9 @@ def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, s
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, progress: bool = True,
              overrides: list[str] = ()) -> dict:
+    from zeroseg3d.engine.evaluate import PER_FRAME, save_metrics
     from zeroseg3d.engine.train import run_training
     from zeroseg3d.engine.visualize import iou_chart, training_curves
-    from zeroseg3d.metrics import json_safe
 
     start = time.time()
     out = Path(out)
@@ -208,11 +276,13 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     draw_examples(config, trainer.setup.model, trainer.setup.text, out)
     stages["pictures"] = round(time.time() - t, 1)
     seconds = time.time() - start
-    metrics = {**metrics, "seconds": round(seconds, 1), "stages": stages,
-               "teacher": {"pixels_2d": teacher_2d, "points_3d_camera_view": {
-                   k: teacher_3d[k] for k in ("miou", "miou_seen", "miou_unseen", "hiou", "per_class")}}}
-    atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2))
+    comparison = student_minus_teacher(metrics, teacher_3d["frame"], trainer.setup.split)
+    keep = ("miou", "miou_seen", "miou_unseen", "hiou", "per_class", "interval", "support")
+    metrics = {**metrics, "seconds": round(seconds, 1), "stages": stages, "student_minus_teacher": comparison,
+               "teacher": {"pixels_2d": teacher_2d,
+                           "points_3d_camera_view": {k: teacher_3d["frame"][k] for k in keep},
+                           "points_3d_full_scan": {k: teacher_3d["frame"]["full"][k] for k in keep},
+                           "points_3d_temporal": {k: teacher_3d["temporal"][k] for k in keep}}}
+    save_metrics(metrics, out)
     write_report(out, metrics, teacher_2d, teacher_3d, stages, seconds, sequence_names(size)[1])
-    return metrics
-
-
+    return {k: v for k, v in metrics.items() if k != PER_FRAME}

@@ -1,14 +1,20 @@
 """Evaluation of the student: confusion matrices over the full scan and inside the camera
-view, IoU per class, mIoU over all / seen / unseen classes, hIoU."""
+view, per frame, summed into IoU per class, mIoU over all / seen / unseen classes and hIoU,
+each with a bootstrap interval over streets and the per-class support."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.datasets.vocabulary import Split
-from zeroseg3d.metrics import confusion_matrix, summarize
+from zeroseg3d.metrics import confusion_matrix, json_safe, summarize_with_intervals
+
+PER_FRAME = "per_frame"   # metrics key of the per-frame confusion matrices (saved as .npz, not JSON)
 
 
 def to_device(batch: dict, device: str) -> dict:
@@ -22,34 +28,71 @@ def predict_logits(model, text: torch.Tensor, sample, device: str = "cpu") -> to
     return model(batch, text.to(device))["logits"].float().cpu()
 
 
+def summarize_frames(full: np.ndarray, fov: np.ndarray, frame_ids: list[str], units: list[str],
+                     names: list[str], split: Split) -> dict:
+    """Metrics of per-frame confusion matrices (F, C, C[+1]) over the full scan and the camera
+    view, intervals resampling ``units`` (each frame's sequence); the matrices themselves are
+    kept under PER_FRAME."""
+    metrics = summarize_with_intervals(full, units, names, split.seen, split.unseen)
+    metrics["fov"] = summarize_with_intervals(fov, units, names, split.seen, split.unseen)
+    metrics["seen_classes"] = [names[i] for i in split.seen]
+    metrics["unseen_classes"] = [names[i] for i in split.unseen]
+    metrics["confusion"] = full.sum(0).tolist()
+    metrics["confusion_fov"] = fov.sum(0).tolist()
+    metrics[PER_FRAME] = {"frame_ids": list(frame_ids), "units": list(units), "full": full, "fov": fov}
+    return metrics
+
+
 def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cpu",
              progress: bool = True) -> dict:
-    """Metrics in percent (keys miou, miou_seen, miou_unseen, hiou, per_class, fov{...})."""
+    """Metrics in percent (keys miou, miou_seen, miou_unseen, hiou, per_class, interval,
+    support, fov{...}) of the model on every frame of ``dataset``."""
     from tqdm import tqdm
 
     from zeroseg3d.engine import distributed
 
     names = dataset.frames.vocabulary.names
     num_classes = len(names)
-    full = np.zeros((num_classes, num_classes), np.int64)
+    full = np.zeros((len(dataset), num_classes, num_classes), np.int64)
     fov = np.zeros_like(full)
     was_training = model.training
     model.eval()
-    # each process takes every world_size-th frame; the confusion matrices are summed
+    # each process takes every world_size-th frame; the matrices are summed over processes
     frames = range(distributed.rank(), len(dataset), distributed.world_size())
     for index in tqdm(frames, desc="evaluate", unit="frame", disable=not progress or distributed.rank() > 0):
         sample = dataset[index]
         predicted = predict_logits(model, text, sample, device).argmax(1).numpy()
-        full += confusion_matrix(predicted, sample.labels, num_classes)
+        full[index] = confusion_matrix(predicted, sample.labels, num_classes)
         in_view = np.unique(sample.pairing.point_idx)
-        fov += confusion_matrix(predicted[in_view], sample.labels[in_view], num_classes)
+        fov[index] = confusion_matrix(predicted[in_view], sample.labels[in_view], num_classes)
     model.train(was_training)
     full = distributed.all_reduce_sum(torch.from_numpy(full)).numpy()
     fov = distributed.all_reduce_sum(torch.from_numpy(fov)).numpy()
-    metrics = summarize(full, names, split.seen, split.unseen)
-    metrics["fov"] = summarize(fov, names, split.seen, split.unseen)
-    metrics["seen_classes"] = [names[i] for i in split.seen]
-    metrics["unseen_classes"] = [names[i] for i in split.unseen]
-    metrics["confusion"] = full.tolist()
-    metrics["confusion_fov"] = fov.tolist()
-    return metrics
+    return summarize_frames(full, fov, dataset.frames.frame_ids, dataset.frames.frame_sequences, names, split)
+
+
+def save_metrics(metrics: dict, directory: str | Path, name: str = "metrics") -> Path:
+    """``name``.json (strict JSON) and, when there are per-frame matrices, ``name``_per_frame.npz
+    beside it (plain arrays: loads with allow_pickle=False). Returns the JSON path."""
+    from zeroseg3d.utils.atomic import atomic_write_bytes, atomic_write_text
+
+    directory = Path(directory)
+    per_frame = metrics.get(PER_FRAME)
+    if per_frame is not None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, frame_ids=np.array(per_frame["frame_ids"], dtype=str),
+                            units=np.array(per_frame["units"], dtype=str),
+                            full=per_frame["full"], fov=per_frame["fov"])
+        atomic_write_bytes(directory / f"{name}_per_frame.npz", buffer.getvalue())
+    path = directory / f"{name}.json"
+    atomic_write_text(path, json.dumps(json_safe({k: v for k, v in metrics.items() if k != PER_FRAME}), indent=2))
+    return path
+
+
+def load_per_frame(path: str | Path) -> dict:
+    """The per-frame matrices saved by :func:`save_metrics`."""
+    with np.load(path, allow_pickle=False) as data:
+        return {"frame_ids": [str(f) for f in data["frame_ids"]], "units": [str(u) for u in data["units"]],
+                "full": data["full"], "fov": data["fov"]}

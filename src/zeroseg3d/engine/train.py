@@ -24,8 +24,7 @@ from zeroseg3d.engine import distributed
 from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint,
                                          text_hash)
 from zeroseg3d.engine.data import SegmentationSet
-from zeroseg3d.engine.evaluate import evaluate, predict_logits, to_device
-from zeroseg3d.metrics import json_safe
+from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics, to_device
 from zeroseg3d.losses.method import MethodCriterion
 from zeroseg3d.models.segmentor import ZeroShotSegmentor
 from zeroseg3d.teacher.cache import TeacherCache
@@ -44,7 +43,8 @@ class Setup:
     model: ZeroShotSegmentor
 
 
-def build_setup(config: Config, with_teacher_cache: bool = True) -> Setup:
+def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
+    from zeroseg3d.teacher.temporal import consolidate
     from zeroseg3d.teacher.teacher import Teacher
 
     device = resolve_device(config.train.device)
@@ -53,8 +53,15 @@ def build_setup(config: Config, with_teacher_cache: bool = True) -> Setup:
     teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
     text = teacher.text.detach().cpu()
     cache = TeacherCache(config.teacher.cache_dir, teacher.key) if with_teacher_cache else None
+    labels = cache
+    if cache is not None and config.teacher.temporal.enabled:
+        labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)
     builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment)
-    train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed)
+    # the points the 3D labels leave unlabelled are of unseen classes (or ignored): their
+    # pseudo label is the teacher's most probable unseen class
+    among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
+    train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
+                                label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass)
     torch.manual_seed(config.run.seed)
     model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
     return Setup(config, device, split, text, teacher.key, train_set, model)
@@ -67,14 +74,22 @@ def eval_set(config: Config, split_name: str) -> SegmentationSet:
     return SegmentationSet(frames, builder, split, cache=None, training=False)
 
 
-def _lr_lambda(config, total_steps: int):
+def _lr_lambda(config, guided_steps: int, self_steps: int):
+    """Warm-up and cosine decay over the CLIP-guided phase, then again over the self-training
+    phase from ``train.self_lr_scale`` of the learning rate: self-training learns from new
+    labels and needs a learning rate to learn them with."""
     warmup = max(1, config.train.warmup_steps)
 
-    def factor(step: int) -> float:
+    def phase(step: int, steps: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
+        progress = (step - warmup) / max(1, steps - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    def factor(step: int) -> float:
+        if step < guided_steps or self_steps == 0:
+            return phase(step, guided_steps)
+        return config.train.self_lr_scale * phase(step - guided_steps, self_steps)
 
     return factor
 
@@ -82,9 +97,10 @@ def _lr_lambda(config, total_steps: int):
 @torch.no_grad()
 def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, config,
             progress: bool = True) -> dict[str, np.ndarray]:
-    """The student's own labels for unlabelled points of the whole scan: the most likely
-    unseen class, kept for the most confident ``self_top_fraction`` of each class's points
-    and above ``self_threshold``."""
+    """The student's own labels for unlabelled points of the whole scan: where its prediction
+    is an unseen class, kept for the most confident ``self_top_fraction`` of each class's
+    points and above ``self_threshold``. (Taking the most likely unseen class of every
+    unlabelled point instead would label points the student itself calls a seen class.)"""
     from tqdm import tqdm
 
     unseen = np.array(dataset.split.unseen)
@@ -99,20 +115,20 @@ def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, co
                           disable=not progress):
             sample = dataset[index]
             probs = predict_logits(model, text, sample, device).softmax(dim=1).numpy()
-            best = probs[:, unseen].argmax(1)
-            confidence = probs[np.arange(len(best)), unseen[best]]
-            unlabelled = sample.labels < 0
-            candidates.append((sample.frame_id, unlabelled, unseen[best], confidence))
+            best = probs.argmax(1)
+            confidence = probs[np.arange(len(best)), best]
+            candidate = (sample.labels < 0) & np.isin(best, unseen)
+            candidates.append((sample.frame_id, candidate, best, confidence))
     finally:
         dataset.builder.augment = augment
         model.train(was_training)
-    cut = {}
+    cut = np.full(len(dataset.frames.vocabulary.names), np.inf)   # per class: the confidence to reach
     for c in unseen:
         values = np.concatenate([conf[(lab == c) & mask] for _, mask, lab, conf in candidates])
         cut[c] = np.quantile(values, 1 - config.train.self_top_fraction) if len(values) else np.inf
     labels = {}
     for frame_id, mask, label, confidence in candidates:
-        threshold = np.maximum(np.vectorize(cut.get)(label), config.train.self_threshold)
+        threshold = np.maximum(cut[label], config.train.self_threshold)
         keep = mask & (confidence >= threshold)
         labels[frame_id] = np.where(keep, label, -1).astype(np.int16)
     return labels
@@ -125,7 +141,7 @@ class Trainer:
         self.progress = progress
         if config.train.threads > 0:
             torch.set_num_threads(config.train.threads)
-        self.setup = build_setup(config)
+        self.setup = build_setup(config, progress=progress)
         s = self.setup
         self.device = s.device
         self.rank, self.world = distributed.init_from_env(self.device)
@@ -142,10 +158,13 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.run.seed)
         self.batches_per_epoch = len(self.epoch_batches(0))
         self.total_epochs = config.train.epochs_guided + config.train.epochs_self
-        self.total_steps = self.batches_per_epoch * self.total_epochs // max(1, config.train.grad_accum)
+        accum = max(1, config.train.grad_accum)
+        guided_steps = self.batches_per_epoch * config.train.epochs_guided // accum
+        self.total_steps = self.batches_per_epoch * self.total_epochs // accum
         self.optimizer = torch.optim.AdamW(s.model.parameters(), lr=config.train.lr,
                                            weight_decay=config.train.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config, self.total_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(config, guided_steps, self.total_steps - guided_steps))
         self.step = 0          # optimizer steps
         self.batch_index = 0   # batches seen in total
         self.history: list[dict] = []
@@ -196,7 +215,9 @@ class Trainer:
         order = torch.randperm(len(self.setup.train_set),
                                generator=torch.Generator().manual_seed(self.config.run.seed * 100003 + epoch))
         size = self.config.train.batch_size
-        batches = [order[i:i + size].tolist() for i in range(0, len(order), size)]
+        # whole batches only: a short last batch is a noisier gradient step at full learning rate
+        whole = len(order) - len(order) % size if len(order) >= size else len(order)
+        batches = [order[i:i + size].tolist() for i in range(0, whole, size)]
         if len(batches) < self.world:
             from zeroseg3d.errors import ConfigError
 
@@ -300,7 +321,7 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
         metrics = evaluate(trainer.setup.model, trainer.setup.text, eval_set(config, config.run.eval_split),
                            trainer.setup.split, trainer.device, progress)
         if trainer.rank == 0:
-            atomic_write_text(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))
+            save_metrics(metrics, run_dir)
         result["metrics"] = metrics
     distributed.barrier()
     if keep_trainer:

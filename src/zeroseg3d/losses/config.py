@@ -16,6 +16,16 @@ class LossConfig:
     pseudo: bool = True
     pseudo_weight: float = 30.0        # world, 6+2 epochs: hIoU 39.1 at 3, 39.5 at 10, 39.7 at 30 (lower: better seen)
     pseudo_threshold: float = 0.5      # teacher softmax confidence
+    # "unseen": an unlabelled point's pseudo label is the teacher's most probable unseen class
+    # (the 3D labels say it is no seen class), confidence renormalised over the unseen classes,
+    # where they hold at least pseudo_min_mass of the probability; "all": the teacher's argmax,
+    # used only when it is an unseen class
+    pseudo_among: str = "unseen"
+    pseudo_min_mass: float = 0.1
+    # -log P(any unseen class) on every point the 3D labels leave unlabelled (they are none of
+    # the seen classes), over the whole scan. Off: on the world it raises unseen recall but
+    # moves as many seen points into unseen classes (docs/results.md)
+    unseen_mass_weight: float = 0.0
     mcfa_global: bool = True
     global_weight: float = 0.5
     global_temperature: float = 0.1
@@ -24,9 +34,17 @@ class LossConfig:
     local_temperature: float = 0.1
     local_max_patches: int = 1024
     self_weight: float = 1.0           # self-training cross-entropy (phase 2)
+    # Lovasz-softmax over the same completed labels (Pointcept's SemanticKITTI recipe pairs it
+    # with cross-entropy): it optimises per-class IoU, which lifts the small classes
+    lovasz_weight: float = 1.0
+    lovasz_max_points: int = 30000     # a random subset of the supervised points (0: all of them)
 
     def __post_init__(self) -> None:
         from zeroseg3d.errors import ConfigError
 
         if self.normalize not in ("joint", "per_term"):
             raise ConfigError(f"loss.normalize must be 'joint' or 'per_term', not {self.normalize!r}")
+        if self.pseudo_among not in ("unseen", "all"):
+            raise ConfigError(f"loss.pseudo_among must be 'unseen' or 'all', not {self.pseudo_among!r}")
+        if not 0.0 <= self.pseudo_min_mass <= 1.0:
+            raise ConfigError(f"loss.pseudo_min_mass must be in [0, 1], not {self.pseudo_min_mass}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from zeroseg3d.utils.atomic import atomic_write_bytes
@@ -60,3 +61,39 @@ class TeacherCache:
         path = self.path(frame_id)
         atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
         return path
+
+
+def point_tensors(num_points: int, view: np.ndarray, probs: np.ndarray) -> dict[str, torch.Tensor]:
+    """The per-point entries of a cached frame from the class probabilities ``probs`` (M, C)
+    of the points ``view`` (M,): view_index, view_probs, and the argmax point_label (N,)
+    (-1 where unseen) with its probability point_conf (N,)."""
+    label = np.full(num_points, -1, np.int16)
+    conf = np.zeros(num_points, np.float16)
+    if len(view):
+        label[view] = probs.argmax(1)
+        conf[view] = probs.max(1)
+    return {"point_label": torch.from_numpy(label), "point_conf": torch.from_numpy(conf),
+            "view_index": torch.from_numpy(np.asarray(view, np.int32)),
+            "view_probs": torch.from_numpy(np.asarray(probs, np.float16))}
+
+
+def point_labels(outputs: dict[str, torch.Tensor], among: np.ndarray | None = None,
+                 min_mass: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) labels (-1: none) and confidences of a cached frame's points. With ``among`` (class
+    indices), the most probable of those classes, its probability renormalised over them,
+    for points whose probability mass on them is at least ``min_mass``: where the 3D labels
+    say a point is none of the other classes, the teacher only has to tell these apart."""
+    label = outputs["point_label"].numpy().astype(np.int64)
+    conf = outputs["point_conf"].float().numpy()
+    if among is None:
+        return label, conf
+    among = np.asarray(among, np.int64)
+    view = outputs["view_index"].numpy().astype(np.int64)
+    probs = outputs["view_probs"].float().numpy()[:, among]
+    mass = probs.sum(1)
+    best = probs.argmax(1)
+    keep = mass >= max(min_mass, 1e-6)
+    label, conf = np.full_like(label, -1), np.zeros_like(conf)
+    label[view[keep]] = among[best[keep]]
+    conf[view[keep]] = probs[keep, best[keep]] / mass[keep]
+    return label, conf

@@ -7,6 +7,26 @@ from typing import List, Optional
 
 
 @dataclass
+class TemporalConfig:
+    """Pseudo labels consolidated over neighbouring frames (teacher/temporal.py)."""
+
+    enabled: bool = True
+    window: int = 5                      # frames on each side of the current one
+    voxel_size: float = 0.2              # metres; votes meet in voxels of this size
+    min_confidence: float = 0.0          # teacher labels below this confidence do not vote
+
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        if self.window < 0:
+            raise ConfigError(f"teacher.temporal.window must be >= 0, not {self.window}")
+        if not self.voxel_size > 0:
+            raise ConfigError(f"teacher.temporal.voxel_size must be > 0, not {self.voxel_size}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"teacher.temporal.min_confidence must be in [0, 1], not {self.min_confidence}")
+
+
+@dataclass
 class TeacherConfig:
     model: str = "ViT-B-16"              # open_clip model name (or the name of model_config)
     pretrained: Optional[str] = None     # open_clip pretrained tag, e.g. openai, laion2b_s34b_b88k
@@ -30,3 +50,4 @@ class TeacherConfig:
     precision: str = "auto"              # auto (bf16 on GPU, fp32 on CPU) | fp32 | fp16 | bf16
     device: str = "auto"
     cache_dir: str = "cache/teacher"
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)

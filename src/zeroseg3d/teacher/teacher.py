@@ -10,15 +10,16 @@ import numpy as np
 import torch
 
 from zeroseg3d.datasets.frame import Frame
-from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Vocabulary
+from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
 from zeroseg3d.geometry.projection import PairingConfig, pair_points
 from zeroseg3d.teacher.config import TeacherConfig
+from zeroseg3d.teacher.cache import point_tensors
 from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits, key_smooth, prompt_denoise, sample_grid
 from zeroseg3d.teacher.loading import load_clip, resolve_device
 from zeroseg3d.teacher.text import encode_classes, templates_for, text_key
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 # Settings that change the teacher's outputs; the rest (batch size, device) do not.
 OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window", "window_stride",
                    "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
@@ -93,8 +94,9 @@ class Teacher:
         return out
 
     def frame_outputs(self, frame: Frame) -> dict[str, torch.Tensor]:
-        """features/<k> (h, w, D) fp16 per camera; point_label (N,) int16 (-1: no view),
-        point_conf (N,) fp16 and point_camera (N,) int8 (-1: no view)."""
+        """features/<k> (h, w, D) fp16 per camera; point_label (N,) int16 (-1: no view) and
+        point_conf (N,) fp16; view_index (M,) int32, the points some camera sees, and
+        view_probs (M, C) fp16, their class probabilities (see teacher.cache.point_labels)."""
         images = []
         for camera in frame.cameras:
             image = camera.load_image()
@@ -104,10 +106,8 @@ class Teacher:
         outputs = self.image_outputs(images)
         pairing = pair_points(frame.xyz, frame.cameras, self.pairing)
         n = frame.num_points
-        label = np.full(n, IGNORE_INDEX, np.int64)
         best = np.full(n, -np.inf)
-        camera_of = np.full(n, -1, np.int64)
-        confidence = np.zeros(n, np.float32)
+        probabilities = np.zeros((n, len(self.vocabulary.names)), np.float32)
         tensors: dict[str, torch.Tensor] = {}
         for index, (camera, (grid, logits)) in enumerate(zip(frame.cameras, outputs)):
             tensors[f"features/{index}"] = grid.permute(1, 2, 0).half().contiguous()
@@ -117,15 +117,12 @@ class Teacher:
             # the per-pixel prediction at the point's pixel: logits upsampled bilinearly and
             # read at the pixel centre
             pixels = torch.from_numpy(np.rint(pairs.uv).astype(np.float32))
-            probs = sample_grid(logits, pixels, camera.image_size).softmax(dim=1)
-            conf, cls = probs.max(dim=1)
-            conf, cls = conf.numpy(), cls.numpy()
-            score = conf if self.config.multi_camera == "confident" else -pairs.depth
+            probs = sample_grid(logits, pixels, camera.image_size).softmax(dim=1).numpy()
+            score = probs.max(1) if self.config.multi_camera == "confident" else -pairs.depth
             better = score > best[pairs.point_idx]
             rows = pairs.point_idx[better]
             best[rows] = score[better]
-            label[rows], confidence[rows], camera_of[rows] = cls[better], conf[better], index
-        tensors["point_label"] = torch.from_numpy(label.astype(np.int16))
-        tensors["point_conf"] = torch.from_numpy(confidence.astype(np.float16))
-        tensors["point_camera"] = torch.from_numpy(camera_of.astype(np.int8))
+            probabilities[rows] = probs[better]
+        view = np.flatnonzero(np.isfinite(best))
+        tensors.update(point_tensors(n, view, probabilities[view]))
         return tensors
