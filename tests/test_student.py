@@ -40,8 +40,12 @@ def test_forward_backward_and_gradient_flow(world_frame):
     text = text_matrix(dataset.vocabulary.num_classes).requires_grad_(False)
     out = model(batch, text)
     assert out["logits"].shape == (frame.num_points, dataset.vocabulary.num_classes)
-    norms = out["embeddings"].norm(dim=1)
+    norms = out["voxel_embeddings"].norm(dim=1)
     torch.testing.assert_close(norms, torch.ones_like(norms))
+    # the points of a voxel share its logits
+    p2v = batch["point_to_voxel"]
+    first = torch.zeros(len(norms), dtype=torch.long).scatter_(0, p2v.flip(0), torch.arange(len(p2v)).flip(0))
+    torch.testing.assert_close(out["logits"], out["logits"][first[p2v]])
     loss = F.cross_entropy(out["logits"], torch.from_numpy(np.clip(frame.labels, 0, None)))
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)

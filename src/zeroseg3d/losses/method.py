@@ -25,7 +25,7 @@ class MethodCriterion:
 
     def __call__(self, out: dict, batch: dict) -> dict:
         c = self.config
-        logits, embeddings = out["logits"], out["embeddings"]
+        logits, voxel_embeddings = out["logits"], out["voxel_embeddings"]
         labels = batch["labels"]
         seen, unseen = self.seen.to(labels.device), self.unseen.to(labels.device)
         terms: dict[str, torch.Tensor] = {}
@@ -67,7 +67,7 @@ class MethodCriterion:
             weighted.append(c.lovasz_weight * terms["loss_lovasz"])
         pairs = batch.get("pair_point")
         if has_teacher and pairs is not None and len(pairs) > 1:
-            paired = embeddings[pairs]
+            paired = voxel_embeddings[batch["point_to_voxel"][pairs]]
             if c.mcfa_global:
                 # prototypes of the classes the output level supervises: 3D labels, else pseudo labels
                 classes = torch.where(labelled_seen, labels, torch.where(pseudo, teacher_label, -1))[pairs]

@@ -36,19 +36,27 @@ class ZeroShotSegmentor(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)),
                                         requires_grad=config.learn_logit_scale)
 
-    def embed(self, batch: dict) -> torch.Tensor:
-        """(N, D) unit embeddings of every point of the batch."""
+    def embed_voxels(self, batch: dict) -> torch.Tensor:
+        """(V, D) unit embeddings of every voxel of the batch. The points of a voxel share its
+        backbone feature, so the head runs once per voxel, not once per point (3-4x fewer
+        rows at 0.15 m; it was half of a training step)."""
         coords = batch["voxel_coords"]
         voxel_features = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
         features = self.backbone(voxel_features, coords, len(batch["offsets"]) - 1)
-        return F.normalize(self.head(features[batch["point_to_voxel"]]), dim=-1)
+        return F.normalize(self.head(features), dim=-1)
+
+    def embed(self, batch: dict) -> torch.Tensor:
+        """(N, D) unit embeddings of every point of the batch (its voxel's)."""
+        return self.embed_voxels(batch)[batch["point_to_voxel"]]
 
     def forward(self, batch: dict, text_embeddings: torch.Tensor, criterion=None) -> dict:
-        """logits (N, C) = scale * cosine(point, class text) and embeddings (N, D); in training
-        with a criterion, its losses too (``loss`` is their weighted sum)."""
-        embeddings = self.embed(batch)
+        """logits (N, C) = scale * cosine(point, class text) and voxel_embeddings (V, D) (a
+        point's embedding is its voxel's: ``batch["point_to_voxel"]``); in training with a
+        criterion, its losses too (``loss`` is their weighted sum)."""
+        voxels = self.embed_voxels(batch)
         scale = self.logit_scale.exp().clamp(max=100.0)
-        out = {"embeddings": embeddings, "logits": scale * embeddings @ text_embeddings.T}
+        logits = (scale * voxels @ text_embeddings.T)[batch["point_to_voxel"]]
+        out = {"voxel_embeddings": voxels, "logits": logits}
         if self.training and criterion is not None:
             out.update(criterion(out, batch))
         return out
