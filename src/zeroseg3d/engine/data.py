@@ -11,6 +11,7 @@ from zeroseg3d.datasets.pipeline import Sample, SampleBuilder
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.cache import TeacherCache, point_labels
+from zeroseg3d.teacher.objects import consolidate_objects
 from zeroseg3d.teacher.dense import sample_grid
 
 
@@ -26,16 +27,18 @@ class SegmentationSet(torch.utils.data.Dataset):
     or evaluation (true labels, no augmentation). The teacher's patch features come from
     ``cache``, its point labels from ``label_cache`` (default: the same; the consolidated
     labels of teacher/temporal.py otherwise), as the most probable of the classes
-    ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels)."""
+    ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels), voted over
+    each object of unlabelled points when ``object_radius`` > 0 (teacher.objects)."""
 
     def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
                  cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
                  label_cache: TeacherCache | None = None, pseudo_among: np.ndarray | None = None,
-                 pseudo_min_mass: float = 0.0):
+                 pseudo_min_mass: float = 0.0, object_radius: float = 0.0):
         self.frames, self.builder, self.split = frames, builder, split
         self.cache, self.training, self.seed = cache, training, seed
         self.label_cache = label_cache if label_cache is not None else cache
         self.pseudo_among, self.pseudo_min_mass = pseudo_among, pseudo_min_mass
+        self.object_radius = object_radius
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
 
@@ -68,6 +71,9 @@ class SegmentationSet(torch.utils.data.Dataset):
             raise DataError(self.label_cache.path(frame.frame_id),
                             f"frame {frame.frame_id} is missing from the consolidated teacher labels")
         label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass)
+        if self.object_radius > 0:
+            label, conf = consolidate_objects(frame.xyz, sample.labels < 0, label, conf,
+                                              self.frames.vocabulary.num_classes, self.object_radius)
         sample.point_extras["teacher_label"] = label
         sample.point_extras["teacher_conf"] = conf.astype(np.float32)
         pairing = sample.pairing

@@ -61,7 +61,8 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     # pseudo label is the teacher's most probable unseen class
     among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
     train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
-                                label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass)
+                                label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
+                                object_radius=config.loss.pseudo_object_radius)
     torch.manual_seed(config.run.seed)
     model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
     return Setup(config, device, split, text, teacher.key, train_set, model)

@@ -20,8 +20,11 @@ class LossConfig:
     # (the 3D labels say it is no seen class), confidence renormalised over the unseen classes,
     # where they hold at least pseudo_min_mass of the probability; "all": the teacher's argmax,
     # used only when it is an unseen class
-    pseudo_among: str = "unseen"
+    pseudo_among: str = "all"
     pseudo_min_mass: float = 0.1
+    # > 0: each connected group of unlabelled points (an object: points closer than this, in
+    # metres) takes its teacher majority, in view or not (teacher/objects.py); 0: per point
+    pseudo_object_radius: float = 0.5
     # -log P(any unseen class) on every point the 3D labels leave unlabelled (they are none of
     # the seen classes), over the whole scan. Off: on the world it raises unseen recall but
     # moves as many seen points into unseen classes (docs/results.md)
@@ -46,5 +49,7 @@ class LossConfig:
             raise ConfigError(f"loss.normalize must be 'joint' or 'per_term', not {self.normalize!r}")
         if self.pseudo_among not in ("unseen", "all"):
             raise ConfigError(f"loss.pseudo_among must be 'unseen' or 'all', not {self.pseudo_among!r}")
+        if self.pseudo_object_radius < 0:
+            raise ConfigError(f"loss.pseudo_object_radius must be >= 0, not {self.pseudo_object_radius}")
         if not 0.0 <= self.pseudo_min_mass <= 1.0:
             raise ConfigError(f"loss.pseudo_min_mass must be in [0, 1], not {self.pseudo_min_mass}")

@@ -1,0 +1,67 @@
+"""Pseudo labels consolidated over objects.
+
+The 3D labels leave exactly the points of the unseen classes (and ignored ones) unlabelled, and
+those fall apart into objects: a truck is one connected blob of unlabelled points, a traffic
+sign a small plate whose pole is labelled. The teacher's per-pixel labels are noisy inside an
+object (a truck's flat side taken for a sign, a sign for a truck) and missing where the camera
+does not see it. Each connected component of unlabelled points (points closer than ``radius``
+are connected) takes the class with the most teacher probability among its labelled points, and
+every point of the component gets it, inside the camera's view or not, with confidence
+
+    (the winning class's summed confidence) / (every class's summed confidence),
+
+the winner's share of the votes: 1 for an object the teacher labels with one class throughout.
+A component larger than ``max_extent`` (the diagonal of its bounding box) is not an object
+(unlabelled ground joining things, or a scan without 3D labels at all): its points keep their
+own labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def components(xyz: np.ndarray, radius: float) -> np.ndarray:
+    """(N,) component index of each point: points closer than ``radius`` are connected."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    if len(xyz) == 0:
+        return np.zeros(0, np.int64)
+    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(len(xyz),) * 2)
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarray, conf: np.ndarray,
+                        num_classes: int, radius: float, max_extent: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (N,) and confidences (N,) of the ``unlabelled`` points from the majority of the
+    teacher's ``label``/``conf`` (-1: none) over each connected component of them; the other
+    points get -1 and 0. A component without any teacher label stays unlabelled; one larger
+    than ``max_extent`` metres keeps the teacher's labels point by point."""
+    out_label = np.full(len(xyz), -1, np.int64)
+    out_conf = np.zeros(len(xyz), np.float32)
+    rows = np.flatnonzero(unlabelled)
+    if len(rows) == 0:
+        return out_label, out_conf
+    component = components(xyz[rows], radius)
+    count = component.max() + 1
+    voted = label[rows] >= 0
+    votes = np.zeros((count, num_classes))
+    np.add.at(votes, (component[voted], label[rows][voted]), conf[rows][voted])
+    total = votes.sum(1)
+    winner = votes.argmax(1)
+    share = votes[np.arange(count), winner] / np.maximum(total, 1e-12)
+    low = np.full((count, 3), np.inf)
+    high = np.full((count, 3), -np.inf)
+    np.minimum.at(low, component, xyz[rows])
+    np.maximum.at(high, component, xyz[rows])
+    small = np.linalg.norm(high - low, axis=1)[component] <= max_extent
+    vote = small & (total[component] > 0)
+    out_label[rows[vote]] = winner[component[vote]]
+    out_conf[rows[vote]] = share[component[vote]]
+    own = ~small
+    out_label[rows[own]] = label[rows[own]]
+    out_conf[rows[own]] = np.where(label[rows[own]] >= 0, conf[rows[own]], 0.0)
+    return out_label, out_conf
