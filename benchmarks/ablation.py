@@ -1,9 +1,9 @@
 """The ablation on the synthetic world, like the paper's: which part of the method does what.
 
 Rows, each adding one thing to the row before: seen-only (no teacher), + pseudo labels,
-+ MCFA global, + MCFA local, + self-training (`full`: the seed paper's method), + pseudo labels
-consolidated over time (`temporal`), + pseudo labels consolidated over objects (`objects`: the
-default); then annotation-free (no 3D labels) and the teacher alone (its pseudo labels as predictions, nothing outside the camera view). Rows without
++ MCFA global, + MCFA local, + self-training (`full`: the seed paper's method and the default),
++ pseudo labels consolidated over time (`temporal`), + pseudo labels consolidated over objects
+(`objects`); then annotation-free (no 3D labels) and the teacher alone (its pseudo labels as predictions, nothing outside the camera view). Rows without
 self-training train as many steps, all CLIP-guided, so that a row measures its component and
 not extra steps. Each student row is trained with every seed and evaluated on the demo's
 validation streets; the table keeps the mean over seeds, their spread, the bootstrap interval
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS  # noqa: E402
 
 NO_TEMPORAL = ["teacher.temporal.enabled=false"]
+TEMPORAL = ["teacher.temporal.enabled=true"]
 NO_OBJECTS = ["loss.pseudo_object_radius=0"]
 # seen-only training uses neither the teacher nor the fact that unlabelled points are unseen
 NO_TEACHER = ["loss.pseudo=false", "loss.unseen_mass_weight=0", "loss.mcfa_global=false", "loss.mcfa_local=false"]
@@ -38,9 +39,9 @@ ROWS = {
     "pseudo_global": ["loss.mcfa_local=false"] + NO_SELF + NO_TEMPORAL + NO_OBJECTS,
     "pseudo_global_local": NO_SELF + NO_TEMPORAL + NO_OBJECTS,
     "full": NO_TEMPORAL + NO_OBJECTS,
-    "temporal": NO_OBJECTS,
-    "objects": [],
-    "annotation_free": ["data.unseen_split=annotation_free"],
+    "temporal": TEMPORAL + NO_OBJECTS,
+    "objects": TEMPORAL + ["loss.pseudo_object_radius=0.5"],
+    "annotation_free": ["data.unseen_split=annotation_free"] + TEMPORAL,
 }
 # the row each row adds to (its change is measured against that one)
 PREVIOUS = {"pseudo": "seen_only", "pseudo_global": "pseudo", "pseudo_global_local": "pseudo_global",
@@ -114,7 +115,10 @@ def main() -> None:
     demo = Path(args.demo)
     schedule = [f"train.epochs_guided={args.epochs[0]}", f"train.epochs_self={args.epochs[1]}"]
     same_length = [f"train.epochs_guided={sum(args.epochs)}"]
-    table, results = [], {}
+    # rows of an earlier run that this one does not redo are kept
+    previous = json.loads((RESULTS / "ablation.json").read_text()) if (RESULTS / "ablation.json").is_file() else []
+    table = [r for r in previous if r["name"] in ROWS and r["name"] not in args.rows]
+    results = {}
     started = time.time()
     for name in args.rows:
         runs = []
@@ -133,6 +137,7 @@ def main() -> None:
         if before in results:
             entry["change"] = {"from": before, **paired_change(runs, results[before], _split(config))}
         table.append(entry)
+        table.sort(key=lambda r: list(ROWS).index(r["name"]))
         _write(table, args, started)
     config = world_config(demo, FULL, args.seeds[0], schedule)
     teacher = teacher_only(config)

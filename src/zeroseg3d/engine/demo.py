@@ -33,7 +33,7 @@ class DemoSize:
 VAL_START = 8
 FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=20, val_frames=3, teacher_steps=700, teacher_images=240,
                 heldout_images=48, epochs_guided=6, epochs_self=2)
-QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=1, val_frames=2, teacher_steps=300, teacher_images=40,
+QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=3, val_frames=1, teacher_steps=300, teacher_images=40,
                  heldout_images=8, epochs_guided=10, epochs_self=2)
 
 
@@ -117,9 +117,10 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
 
 
 def cache_teacher(config, stages: dict, progress: bool = True) -> dict:
-    """Teacher outputs for train and val, and the labels consolidated over time (when
-    enabled); the 3D pseudo-label quality on val, per frame and with intervals: ``frame``
-    (the teacher's own labels) and ``temporal`` (consolidated)."""
+    """Teacher outputs for train and val, and the labels consolidated over time (a few
+    seconds; training uses them with teacher.temporal.enabled); the 3D pseudo-label quality on
+    val, per frame and with intervals: ``frame`` (the teacher's own labels) and ``temporal``
+    (consolidated)."""
     from zeroseg3d.datasets import build_dataset
     from zeroseg3d.teacher.cache import TeacherCache
     from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, write_quality

@@ -1,0 +1,93 @@
+"""How good are the labels the student learns its unseen classes from?
+
+On the frames of a finished `make demo` (training split by default), for each way of making
+pseudo labels: per frame or consolidated over time, the teacher's argmax (`all`) or its most
+probable unseen class (`among`), per point or voted over objects of unlabelled points. Counted
+on the points whose 3D label is an unseen class (the points that are unlabelled in training):
+coverage (the share that gets a pseudo label at the training threshold) and accuracy, and per
+unseen class the precision of the labels and how many points get them. Writes
+benchmarks/results/pseudo_labels.{json,md}.
+
+    python benchmarks/pseudo_labels.py [--demo runs/demo] [--split train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS  # noqa: E402
+
+
+def main() -> None:
+    from zeroseg3d.datasets import build_dataset
+    from zeroseg3d.engine.demo import FULL, world_config
+    from zeroseg3d.teacher.cache import TeacherCache, point_labels
+    from zeroseg3d.teacher.objects import consolidate_objects
+    from zeroseg3d.teacher.teacher import Teacher
+    from zeroseg3d.teacher.temporal import consolidate
+    from zeroseg3d.utils.atomic import atomic_write_text
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--demo", default="runs/demo")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--radius", type=float, default=0.5, help="object radius (m)")
+    args = parser.parse_args()
+    started = time.time()
+    config = world_config(Path(args.demo), FULL, 0)
+    dataset = build_dataset(config.data, args.split)
+    names = dataset.vocabulary.names
+    unseen = np.array(dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes).unseen)
+    teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
+    per_frame = TeacherCache(config.teacher.cache_dir, teacher.key)
+    temporal = consolidate(dataset, per_frame, config.teacher.temporal, progress=False)
+    threshold, min_mass = config.loss.pseudo_threshold, config.loss.pseudo_min_mass
+    rows = []
+    for source_name, cache in (("frame", per_frame), ("temporal", temporal)):
+        for rule in ("all", "among"):
+            for radius in (0.0, args.radius):
+                matrix = np.zeros((len(names), len(names)), np.int64)
+                total = 0
+                for i, frame_id in enumerate(dataset.frame_ids):
+                    frame = dataset[i]
+                    label, conf = point_labels(cache.load(frame_id, frame.num_points),
+                                               unseen if rule == "among" else None, min_mass)
+                    hidden = np.isin(frame.labels, unseen)
+                    if radius > 0:
+                        label, conf = consolidate_objects(frame.xyz, hidden, label, conf, len(names), radius)
+                    used = hidden & (label >= 0) & (conf >= threshold) & np.isin(label, unseen)
+                    total += int(hidden.sum())
+                    np.add.at(matrix, (frame.labels[used], label[used]), 1)
+                labelled = matrix[:, unseen].sum(0)
+                rows.append({
+                    "labels": source_name, "rule": rule, "object_radius": radius,
+                    "coverage": float(matrix.sum() / max(total, 1)),
+                    "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
+                    "precision": {names[u]: (float(matrix[u, u] / n) if n else None) for u, n in zip(unseen, labelled)},
+                    "labelled_points": {names[u]: int(n) for u, n in zip(unseen, labelled)},
+                    "unseen_points": total})
+                print(f"{source_name:8s} {rule:5s} objects {radius}: coverage {rows[-1]['coverage']:.3f}, "
+                      f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
+    atomic_write_text(RESULTS / "pseudo_labels.json", json.dumps(rows, indent=2))
+    unseen_names = [names[u] for u in unseen]
+    lines = [f"# Pseudo labels on the unseen-class points of the demo's {args.split} frames "
+             f"({len(dataset)} frames, {rows[0]['unseen_points']} points, threshold {threshold}; "
+             f"{time.time() - started:.0f} s)", "",
+             "| labels | rule | objects | coverage | accuracy | " + " | ".join(f"{n}: precision (points)" for n in unseen_names) + " |",
+             "|---|---|---|---|---|" + "---|" * len(unseen_names)]
+    for row in rows:
+        cells = [f"{row['precision'][n]:.2f} ({row['labelled_points'][n]})" if row["precision"][n] is not None
+                 else "- (0)" for n in unseen_names]
+        lines.append(f"| {row['labels']} | {row['rule']} | {row['object_radius'] or '-'} | {100 * row['coverage']:.1f}% | "
+                     f"{100 * row['accuracy']:.1f}% | " + " | ".join(cells) + " |")
+    atomic_write_text(RESULTS / "pseudo_labels.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
