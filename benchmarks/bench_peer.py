@@ -1,0 +1,219 @@
+"""zeroseg3d's MinkUNet34-class student against the reference SpUNet-v1m1 (Pointcept's
+SemanticKITTI configuration, benchmarks/reference_spunet.py), side by side in one run.
+
+Both networks get the same voxelized scans and the same harness: inference is the network,
+per-point logits and their argmax (the student: backbone, head into CLIP space, cosine against
+19 text embeddings; the reference: backbone and classifier); a training step is that forward,
+cross-entropy on every point, backward and an AdamW step. Each (network, voxel size) runs in its
+own process, so its peak memory is its own, networks alternating. Medians of ``--repeat`` runs
+after a warm-up. On the CPU one scan per step; on a GPU ``--batch`` scans, under autocast at
+``--precision``, plus the data loader's rate against the training step's.
+
+    python benchmarks/bench_peer.py [--voxel 0.05 0.1] [--repeat 5]
+
+Writes benchmarks/results/peer.json (peer_gpu.json on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import KITTI, RESULTS, write_result  # noqa: E402
+
+NETWORKS = ("zeroseg3d_minkunet34", "reference_spunet")
+
+
+def build(network: str):
+    from torch import nn
+
+    if network == "reference_spunet":
+        from reference_spunet import ReferenceSpUNet
+
+        net = ReferenceSpUNet(4, 19)
+
+        class Wrapped(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, batch, text):
+                coords = batch["voxel_coords"]
+                from zeroseg3d.models.segmentor import voxel_means
+
+                feats = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
+                return {"logits": self.net(feats, coords, len(batch["offsets"]) - 1)[batch["point_to_voxel"]]}
+
+        return Wrapped()
+    from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.segmentor import ZeroShotSegmentor
+
+    return ZeroShotSegmentor(ModelConfig(backbone="minkunet34"), 512)
+
+
+def measure(network: str, voxel: float, repeat: int, batch_size: int, precision: str) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from common import peak_rss_mb
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.engine.evaluate import to_device
+
+    gpu = torch.cuda.is_available()
+    device = "cuda" if gpu else "cpu"
+    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
+    builder = SampleBuilder(voxel)
+    samples = [builder(frames[i % len(frames)]) for i in range(batch_size)]
+    batch = to_device(collate(samples), device)
+    labels = batch["labels"].clamp(min=0)
+    torch.manual_seed(0)
+    model = build(network).to(device)
+    text = F.normalize(torch.randn(19, 512, device=device), dim=-1)
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    autocast = lambda: torch.autocast(device, dtype=dtype, enabled=dtype is not None)  # noqa: E731
+    scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+
+    def timed(fn) -> list[float]:
+        import time
+
+        fn()
+        out = []
+        for _ in range(repeat):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            out.append(time.perf_counter() - start)
+        return out
+
+    def infer():
+        with torch.no_grad(), autocast():
+            model(batch, text)["logits"].argmax(1)
+
+    def step():
+        with autocast():
+            loss = F.cross_entropy(model(batch, text)["logits"].float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    model.eval()
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    inference = timed(infer)
+    inference_memory = torch.cuda.max_memory_allocated() / 2**20 if gpu else peak_rss_mb()
+    model.train()
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    train = timed(step)
+    row = {"network": network, "voxel_size": voxel, "device": device, "precision": precision,
+           "batch_size": batch_size, "points": int(len(batch["points"])), "voxels": int(len(batch["voxel_coords"])),
+           "parameters": sum(p.numel() for p in model.parameters()),
+           "inference_s": float(np.median(inference)), "train_step_s": float(np.median(train)),
+           "inference_runs_s": inference, "train_runs_s": train,
+           "peak_memory_mb_inference": inference_memory,
+           "peak_memory_mb_train": torch.cuda.max_memory_allocated() / 2**20 if gpu else peak_rss_mb(),
+           "memory_kind": "gpu allocated" if gpu else "process peak RSS"}
+    row["scans_per_s_inference"] = batch_size / row["inference_s"]
+    return row
+
+
+def loader_rate(voxel: float, batch_size: int, workers: int) -> float:
+    """Training batches per second through a DataLoader (read, pair, voxelize, collate)."""
+    import time
+
+    import torch
+    from bench_loader import RepeatedFrames
+
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+
+    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
+    dataset = RepeatedFrames(frames, SampleBuilder(voxel), batch_size * 24)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    iterator = iter(loader)
+    next(iterator)
+    start = time.perf_counter()
+    count = sum(1 for _ in iterator)
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--voxel", type=float, nargs="+", default=[0.05, 0.1])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=None, help="scans per step (default: 1 CPU, 8 GPU)")
+    parser.add_argument("--precision", nargs="+", default=None, help="fp32 | fp16 | bf16 (default: fp32 CPU; fp32 fp16 GPU)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 4, 8], help="loader workers tried on a GPU")
+    parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        network, voxel, repeat, batch, precision = args.measure
+        print(json.dumps(measure(network, float(voxel), int(repeat), int(batch), precision)))
+        return
+    if not (KITTI / "sequences").is_dir():
+        print("peer: skipped (no ../shared/data)")
+        return
+    gpu = torch.cuda.is_available()
+    batch = args.batch or (8 if gpu else 1)
+    precisions = args.precision or (["fp32", "fp16"] if gpu else ["fp32"])
+    rows = []
+    for precision in precisions:
+        for voxel in args.voxel:
+            for network in NETWORKS:
+                out = subprocess.run([sys.executable, __file__, "--measure", network, str(voxel), str(args.repeat),
+                                      str(batch), precision], capture_output=True, text=True)
+                if out.returncode != 0:
+                    error = (out.stderr.strip().splitlines() or ["failed"])[-1]
+                    rows.append({"network": network, "voxel_size": voxel, "precision": precision, "error": error})
+                    print(f"{network} {voxel} {precision}: {error}", flush=True)
+                    continue
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                r = rows[-1]
+                print(f"{network:22s} {voxel:.2f} m {precision}: inference {r['inference_s']:.3f} s "
+                      f"({r['scans_per_s_inference']:.1f} scans/s), train step {r['train_step_s']:.3f} s, "
+                      f"peak {r['peak_memory_mb_train']:.0f} MB", flush=True)
+    ratios = []
+    for precision in precisions:
+        for voxel in args.voxel:
+            ours = next((r for r in rows if r["network"] == NETWORKS[0] and r["voxel_size"] == voxel
+                         and r["precision"] == precision and "error" not in r), None)
+            peer = next((r for r in rows if r["network"] == NETWORKS[1] and r["voxel_size"] == voxel
+                         and r["precision"] == precision and "error" not in r), None)
+            if ours and peer:
+                ratios.append({"voxel_size": voxel, "precision": precision,
+                               "inference_speedup": peer["inference_s"] / ours["inference_s"],
+                               "train_step_speedup": peer["train_step_s"] / ours["train_step_s"],
+                               "train_memory_ratio": ours["peak_memory_mb_train"] / peer["peak_memory_mb_train"]})
+                print(f"{voxel:.2f} m {precision}: zeroseg3d is {ratios[-1]['inference_speedup']:.2f}x the peer's "
+                      f"inference speed, {ratios[-1]['train_step_speedup']:.2f}x its training-step speed, "
+                      f"{ratios[-1]['train_memory_ratio']:.2f}x its training memory", flush=True)
+    result = {"scans": "SemanticKITTI 00 (cycled)", "batch_size": batch, "rows": rows, "ratios": ratios,
+              "speedup_means": "peer time / zeroseg3d time (> 1: zeroseg3d faster)"}
+    if gpu:
+        ours = [r for r in rows if r["network"] == NETWORKS[0] and "error" not in r]
+        fastest = min(ours, key=lambda r: r["train_step_s"]) if ours else None  # the hardest step to feed
+        if fastest:
+            step_rate = 1 / fastest["train_step_s"]
+            rates = {f"workers_{w}": loader_rate(fastest["voxel_size"], batch, w) for w in args.workers}
+            result["loader"] = {"voxel_size": fastest["voxel_size"], "batches_per_s": rates,
+                                "train_steps_per_s": step_rate,
+                                "loader_over_step_rate": max(rates.values()) / step_rate}
+            print("loader", json.dumps(result["loader"]), flush=True)
+    print(write_result("peer_gpu" if gpu else "peer", result))
+
+
+if __name__ == "__main__":
+    main()
