@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The stamp changes whenever the package metadata or the pinned set changes, so set-up reruns then.
-STAMP := $(VENV)/.installed
+# spconv build: cpu, or a CUDA one (cu118, cu120, cu121, cu124, cu126): `make test SPCONV=cu126`.
+SPCONV ?= cpu
+SPCONV_PACKAGE := $(if $(filter cpu,$(SPCONV)),spconv,spconv-$(SPCONV))
+# The stamp changes whenever the package metadata, the pinned set or the spconv build changes,
+# so set-up reruns then.
+STAMP := $(VENV)/.installed-$(SPCONV)
 
 .PHONY: setup test demo demo-quick bench info clean
 
@@ -11,7 +15,11 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e '.[dev]'
+	@# another spconv build installs the same module: remove it first
+	$(PY) -m pip freeze 2>/dev/null | grep -io '^spconv[-a-z0-9]*' | grep -vix '$(SPCONV_PACKAGE)' \
+		| xargs -r $(PY) -m pip uninstall --quiet -y
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e '.[dev,$(SPCONV)]'
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 test: $(STAMP)

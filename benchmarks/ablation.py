@@ -27,6 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS  # noqa: E402
 
+from zeroseg3d.metrics import PER_FRAME, SCORES  # noqa: E402
+
 NO_TEMPORAL = ["teacher.temporal.enabled=false"]
 TEMPORAL = ["teacher.temporal.enabled=true"]
 NO_OBJECTS = ["loss.pseudo_object_radius=0"]
@@ -41,12 +43,13 @@ ROWS = {
     "full": NO_TEMPORAL + NO_OBJECTS,
     "temporal": TEMPORAL + NO_OBJECTS,
     "objects": TEMPORAL + ["loss.pseudo_object_radius=0.5"],
+    "objects_among": TEMPORAL + ["loss.pseudo_object_radius=0.5", "loss.pseudo_among=unseen"],
     "annotation_free": ["data.unseen_split=annotation_free"] + TEMPORAL,
 }
 # the row each row adds to (its change is measured against that one)
 PREVIOUS = {"pseudo": "seen_only", "pseudo_global": "pseudo", "pseudo_global_local": "pseudo_global",
-            "full": "pseudo_global_local", "temporal": "full", "objects": "temporal"}
-KEYS = ("miou", "miou_seen", "miou_unseen", "hiou")
+            "full": "pseudo_global_local", "temporal": "full", "objects": "temporal",
+            "objects_among": "objects"}
 
 
 def teacher_only(config) -> dict:
@@ -61,7 +64,7 @@ def teacher_only(config) -> dict:
     split = dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
     teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
     report = pseudo_label_quality(dataset, TeacherCache(config.teacher.cache_dir, teacher.key), split)
-    return {**report["full"], "fov": {k: v for k, v in report.items() if k not in ("full", "per_frame")}}
+    return {**report["full"], "fov": {k: v for k, v in report.items() if k not in ("full", PER_FRAME)}}
 
 
 def seed_statistics(runs: list[dict]) -> dict:
@@ -69,7 +72,7 @@ def seed_statistics(runs: list[dict]) -> dict:
     the seeds' bootstrap intervals."""
     out: dict = {"mean": {}, "std": {}, "interval": {}}
     for view in ("full", "fov"):
-        for key in KEYS:
+        for key in SCORES:
             summaries = [r if view == "full" else r["fov"] for r in runs]
             values = np.array([s[key] for s in summaries], dtype=float)
             bounds = np.array([s["interval"][key] or [np.nan, np.nan] for s in summaries], dtype=float)
@@ -83,17 +86,13 @@ def seed_statistics(runs: list[dict]) -> dict:
 def paired_change(runs: list[dict], before: list[dict], split, samples: int = 1000) -> dict:
     """The change from ``before`` to ``runs`` (same seeds, same frames), averaged over seeds,
     with a paired bootstrap interval over streets: {key: [change, low, high]}."""
-    from zeroseg3d.metrics import interval, resampled_scores
+    from zeroseg3d.metrics import interval, paired_difference
 
     out = {}
     for view in ("full", "fov"):
-        changes = []
-        for a, b in zip(runs, before):
-            pa, pb = a["per_frame"], b["per_frame"]
-            sa = resampled_scores(pa[view], pa["units"], split.seen, split.unseen, samples)
-            sb = resampled_scores(pb[view], pb["units"], split.seen, split.unseen, samples)
-            changes.append({k: sa[k] - sb[k] for k in KEYS})
-        for key in KEYS:
+        changes = [paired_difference(a[PER_FRAME], b[PER_FRAME], split.seen, split.unseen, view, samples)
+                   for a, b in zip(runs, before)]
+        for key in SCORES:
             mean_change = np.mean([c[key] for c in changes], axis=0)
             point = float(np.mean([(a if view == "full" else a["fov"])[key] - (b if view == "full" else b["fov"])[key]
                                    for a, b in zip(runs, before)]))
@@ -134,20 +133,37 @@ def main() -> None:
                  "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]},
                  "unseen_classes": runs[0]["unseen_classes"]}
         before = PREVIOUS.get(name)
-        if before in results:
-            entry["change"] = {"from": before, **paired_change(runs, results[before], _split(config))}
+        earlier = results.get(before) or stored_runs(demo, before, args.seeds)
+        if earlier:
+            entry["change"] = {"from": before, **paired_change(runs, earlier, _split(config))}
         table.append(entry)
         table.sort(key=lambda r: list(ROWS).index(r["name"]))
         _write(table, args, started)
     config = world_config(demo, FULL, args.seeds[0], schedule)
     teacher = teacher_only(config)
     table.append({"name": "teacher_only", "seeds": [],
-                  "mean": {**{k: teacher[k] for k in KEYS}, **{f"fov_{k}": teacher["fov"][k] for k in KEYS}},
+                  "mean": {**{k: teacher[k] for k in SCORES}, **{f"fov_{k}": teacher["fov"][k] for k in SCORES}},
                   "std": None,
-                  "interval": {**{k: teacher["interval"][k] for k in KEYS},
-                               **{f"fov_{k}": teacher["fov"]["interval"][k] for k in KEYS}},
+                  "interval": {**{k: teacher["interval"][k] for k in SCORES},
+                               **{f"fov_{k}": teacher["fov"]["interval"][k] for k in SCORES}},
                   "per_class": teacher["fov"]["per_class"]})
     _write(table, args, started)
+
+
+def stored_runs(demo: Path, name: str | None, seeds: list[int]) -> list[dict] | None:
+    """The metrics of row ``name`` trained by an earlier run of this benchmark with the same
+    seeds (for the paired change of a row run alone), or None."""
+    from zeroseg3d.engine.evaluate import load_metrics
+
+    if name is None:
+        return None
+    runs = []
+    for seed in seeds:
+        folder = demo / "ablation" / f"{name}_seed{seed}"
+        if not (folder / "metrics.json").is_file():
+            return None
+        runs.append(load_metrics(folder))
+    return runs if all(PER_FRAME in r for r in runs) else None
 
 
 def _split(config):
@@ -182,7 +198,7 @@ def _write(table, args, started) -> None:
             value = (row.get("change") or {}).get(key)
             return "-" if value is None else f"{value[0]:+.1f} [{value[1]:+.1f}, {value[2]:+.1f}]"
 
-        cells = [cell(k) for k in KEYS] + [cell(f"fov_{k}") for k in KEYS]
+        cells = [cell(k) for k in SCORES] + [cell(f"fov_{k}") for k in SCORES]
         cells += [change(k) for k in ("miou", "miou_unseen", "hiou")]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     atomic_write_text(RESULTS / "ablation.md", "\n".join(lines) + "\n")

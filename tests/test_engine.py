@@ -127,6 +127,12 @@ def test_predict_exports_round_trip_and_new_class_names(tiny_run, tmp_path, caps
     result = segmenter.predict(frame.points, classes=["car", "fire hydrant", "street"])
     assert result.class_names == ["car", "fire hydrant", "street"]
     assert set(np.unique(result.labels)) <= {0, 1, 2}
+    # a tiny scan, and a flat one (1 m high), are scans too: fewer grid cells than the UNet has levels
+    for count in (1, 7, 100):
+        assert len(segmenter.predict(frame.points[:count]).labels) == count
+    flat = frame.points.copy()
+    flat[:, 2] = np.random.default_rng(0).uniform(0, 1, len(flat))
+    assert len(segmenter.predict(flat).labels) == len(flat)
     capsys.readouterr()
     assert main(["predict", str(checkpoint), str(sequence), "--classes", "fire hydrant,car",
                  "--format", "label", "--out", str(out)]) == 2
@@ -180,3 +186,67 @@ def test_two_process_gloo_run_matches_a_single_process_one(tiny_run, tmp_path):
     # the same data and global batch; per-process batch norm and summation order differ
     assert abs(one["miou"] - two["miou"]) < 10.0, (one["miou"], two["miou"])
     assert (ddp / "checkpoints" / "guided.pt").is_file()
+
+
+def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run, monkeypatch):
+    from zeroseg3d.engine.train import build_setup
+    from zeroseg3d.teacher import teacher as teacher_module
+    from zeroseg3d.teacher.teacher import Teacher
+
+    from zeroseg3d.config import build_vocabulary
+
+    root, config_path, _ = tiny_run
+    config = load_config(config_path, ["run.eval_split=null"])
+    teacher = Teacher(config.teacher, build_vocabulary(config.data), config.data.pairing)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the CLIP model was loaded")
+
+    monkeypatch.setattr(Teacher, "__init__", no_model)
+    monkeypatch.setattr(teacher_module, "load_clip", no_model)
+    setup = build_setup(config, progress=False)
+    assert setup.teacher_key == teacher.key
+    torch.testing.assert_close(setup.text, teacher.text.cpu())
+    assert "teacher_label" in setup.train_set[0].point_extras
+
+
+class _Payload:
+    """Unpickling this touches a marker file: proof that a file's code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tmp_path):
+    import pickle
+
+    import yaml
+
+    from zeroseg3d.engine.checkpoint import save_checkpoint
+    from zeroseg3d.errors import ZeroSeg3DError
+
+    root, config_path, world = tiny_run
+    run_dir = tmp_path / "run"
+    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
+                 run_dir, progress=False)
+    state = torch.load(run_dir / "checkpoints" / "guided.pt", weights_only=True)
+    assert state["teacher_identity"].startswith("random:")
+    marker = tmp_path / "payload-ran"
+    planted = tmp_path / "weights.pt"
+    planted.write_bytes(pickle.dumps({"state_dict": _Payload(str(marker))}))
+    stored = yaml.safe_load(state["config"])
+    stored["teacher"].update(checkpoint=str(planted), allow_unsafe_pickle=True, random_init=False)
+    points = SemanticKITTI([world / "sequences" / "08"], "semantickitti")[0].points
+    for keep_identity in (True, False):   # older checkpoints record no identity
+        hostile = {**state, "config": yaml.safe_dump(stored)}
+        if not keep_identity:
+            hostile.pop("teacher_identity")
+        path = save_checkpoint(tmp_path / f"hostile{keep_identity}.pt", hostile)
+        with pytest.raises(ZeroSeg3DError):
+            Segmenter.from_checkpoint(path).predict(points, classes=["fire hydrant", "car"])
+        assert not marker.exists()

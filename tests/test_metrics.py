@@ -74,3 +74,33 @@ def test_bootstrap_interval_is_tight_when_streets_agree():
     summary = summarize_with_intervals(np.stack([matrix] * 6), [str(i) for i in range(6)], ["x", "y"], [0], [1])
     assert summary["interval"]["miou"] == pytest.approx([summary["miou"]] * 2)
     assert summary["support"]["x"]["measurable"]
+
+
+def test_paired_difference_resamples_the_same_streets_for_both():
+    from zeroseg3d.metrics import paired_difference
+
+    perfect = np.array([[10, 0], [0, 10]])
+    wrong = np.array([[0, 10], [0, 10]])
+    ids, units = ["a/0", "b/0", "c/0"], ["a", "b", "c"]
+    a = {"frame_ids": ids, "units": units, "full": np.stack([perfect, perfect, wrong])}
+    b = {"frame_ids": ids, "units": units, "full": np.stack([perfect, wrong, wrong])}
+    same = paired_difference(a, a, [0], [1], samples=200)
+    assert all((v == 0).all() for v in same.values())
+    better = paired_difference(a, b, [0], [1], samples=200)
+    # a differs from b only on street b, where it is right: never worse, better whenever b is drawn
+    assert (better["miou_seen"] >= 0).all() and (better["miou_seen"] > 0).mean() > 0.5
+    with pytest.raises(ValueError, match="different frames"):
+        paired_difference(a, {**b, "frame_ids": ["x", "y", "z"]}, [0], [1])
+
+
+def test_saved_metrics_load_back_with_their_per_frame_matrices(tmp_path):
+    from zeroseg3d.engine.evaluate import load_metrics, save_metrics
+    from zeroseg3d.metrics import PER_FRAME
+
+    matrices = np.arange(8).reshape(2, 2, 2)
+    metrics = {"miou": 50.0, PER_FRAME: {"frame_ids": ["s/0", "s/1"], "units": ["s", "s"],
+                                        "full": matrices, "fov": matrices + 1}}
+    save_metrics(metrics, tmp_path)
+    loaded = load_metrics(tmp_path)
+    assert loaded["miou"] == 50.0 and loaded[PER_FRAME]["frame_ids"] == ["s/0", "s/1"]
+    np.testing.assert_array_equal(loaded[PER_FRAME]["fov"], matrices + 1)

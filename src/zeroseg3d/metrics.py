@@ -101,6 +101,8 @@ def format_table(summary: dict, unseen_names: Sequence[str] = ()) -> str:
 # -- uncertainty ------------------------------------------------------------------------------
 # A class is reported as measurable only with at least this many ground-truth points spread
 # over at least this many resampling units (streets): below that one object decides its IoU.
+PER_FRAME = "per_frame"   # key of the per-frame confusion matrices in a metrics dict (saved as .npz)
+SCORES = ("miou", "miou_seen", "miou_unseen", "hiou")
 MIN_SUPPORT_POINTS = 1000
 MIN_SUPPORT_UNITS = 3
 
@@ -145,6 +147,17 @@ def resampled_scores(matrices: np.ndarray, units: Sequence[str], seen: Sequence[
                         np.where(np.isnan(seen_score + unseen_score), np.nan, 0.0))
     return {"miou": _nanmean(iou), "miou_seen": seen_score, "miou_unseen": unseen_score, "hiou": hiou,
             "iou": 100 * iou}
+
+
+def paired_difference(a: dict, b: dict, seen: Sequence[int], unseen: Sequence[int], view: str = "full",
+                      samples: int = 1000) -> dict[str, np.ndarray]:
+    """Bootstrap samples of score(a) - score(b) for the per-frame matrices ``a`` and ``b`` of the
+    same frames ({frame_ids, units, full, fov}), the same units resampled for both: {score: (S,)}."""
+    if list(a["frame_ids"]) != list(b["frame_ids"]):
+        raise ValueError("the two were measured on different frames")
+    ours = resampled_scores(a[view], a["units"], seen, unseen, samples)
+    theirs = resampled_scores(b[view], b["units"], seen, unseen, samples)
+    return {key: ours[key] - theirs[key] for key in SCORES}
 
 
 def interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:

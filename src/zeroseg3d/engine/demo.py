@@ -178,16 +178,12 @@ def _cell(value, bounds=None) -> str:
 def student_minus_teacher(student: dict, teacher: dict, split, samples: int = 1000) -> dict:
     """Paired bootstrap (the same streets resampled for both) of student minus teacher inside
     the camera view: {key: [difference, low, high]} for miou, miou_seen, miou_unseen, hiou."""
-    from zeroseg3d.metrics import interval, resampled_scores
+    from zeroseg3d.metrics import PER_FRAME, SCORES, interval, paired_difference
 
-    a, b = student["per_frame"], teacher["per_frame"]
-    if a["frame_ids"] != b["frame_ids"]:
-        raise ValueError("student and teacher were measured on different frames")
-    ours = resampled_scores(a["fov"], a["units"], split.seen, split.unseen, samples)
-    theirs = resampled_scores(b["fov"], b["units"], split.seen, split.unseen, samples)
+    difference = paired_difference(student[PER_FRAME], teacher[PER_FRAME], split.seen, split.unseen, "fov", samples)
     out = {}
-    for key in ("miou", "miou_seen", "miou_unseen", "hiou"):
-        bounds = interval(ours[key] - theirs[key])
+    for key in SCORES:
+        bounds = interval(difference[key])
         out[key] = None if bounds is None else [student["fov"][key] - teacher[key], *bounds]
     return out
 
@@ -255,7 +251,8 @@ def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, s
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, progress: bool = True,
              overrides: list[str] = ()) -> dict:
-    from zeroseg3d.engine.evaluate import PER_FRAME, save_metrics
+    from zeroseg3d.engine.evaluate import save_metrics
+    from zeroseg3d.metrics import PER_FRAME
     from zeroseg3d.engine.train import run_training
     from zeroseg3d.engine.visualize import iou_chart, training_curves
 

@@ -12,9 +12,8 @@ import torch
 
 from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.datasets.vocabulary import Split
-from zeroseg3d.metrics import confusion_matrix, json_safe, summarize_with_intervals
+from zeroseg3d.metrics import PER_FRAME, confusion_matrix, json_safe, summarize_with_intervals
 
-PER_FRAME = "per_frame"   # metrics key of the per-frame confusion matrices (saved as .npz, not JSON)
 
 
 def to_device(batch: dict, device: str) -> dict:
@@ -89,6 +88,15 @@ def save_metrics(metrics: dict, directory: str | Path, name: str = "metrics") ->
     path = directory / f"{name}.json"
     atomic_write_text(path, json.dumps(json_safe({k: v for k, v in metrics.items() if k != PER_FRAME}), indent=2))
     return path
+
+
+def load_metrics(directory: str | Path, name: str = "metrics") -> dict:
+    """What :func:`save_metrics` wrote: the metrics, with their per-frame matrices when saved."""
+    directory = Path(directory)
+    metrics = json.loads((directory / f"{name}.json").read_text())
+    if (directory / f"{name}_per_frame.npz").is_file():
+        metrics[PER_FRAME] = load_per_frame(directory / f"{name}_per_frame.npz")
+    return metrics
 
 
 def load_per_frame(path: str | Path) -> dict:

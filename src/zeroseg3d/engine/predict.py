@@ -45,8 +45,10 @@ def build_model_from_checkpoint(state: dict, path):
 
 
 class Segmenter:
-    def __init__(self, model, config, vocabulary: list[str], text_embeddings: torch.Tensor, device: str = "cpu"):
+    def __init__(self, model, config, vocabulary: list[str], text_embeddings: torch.Tensor, device: str = "cpu",
+                 teacher_identity: str | None = None):
         self.model = model.to(device).eval()
+        self.teacher_identity = teacher_identity   # the CLIP weights the student was trained with
         self.config = config
         self.vocabulary = list(vocabulary)
         self.text_embeddings = text_embeddings.float()
@@ -65,7 +67,9 @@ class Segmenter:
         if text.shape[1] != model.embed_dim:
             raise CheckpointError(f"{path}: text embeddings of dimension {text.shape[1]} do not match the "
                                   f"model's {model.embed_dim}")
-        return cls(model, config, state["vocabulary"], text, resolve_device(device))
+        identity = state.get("teacher_identity")
+        return cls(model, config, state["vocabulary"], text, resolve_device(device),
+                   identity if isinstance(identity, str) else None)
 
     # -- vocabularies ---------------------------------------------------------------------
     def text_for(self, classes: Sequence[str] | None) -> tuple[list[str], torch.Tensor]:
@@ -87,7 +91,7 @@ class Segmenter:
         from zeroseg3d.teacher.text import encode_classes, templates_for
 
         if self._clip is None:
-            self._clip = load_clip(self.config.teacher, "cpu")
+            self._clip = load_clip(self._teacher_config(), "cpu")
         known = build_vocabulary(self.config.data)
         lookup = {normalize_name(n): known.synonyms(i) for i, n in enumerate(known.names)}
         synonyms = [lookup.get(normalize_name(c), (c,)) for c in classes]
@@ -97,6 +101,22 @@ class Segmenter:
             raise CheckpointError(f"the text tower gives {text.shape[1]}-d embeddings, the student "
                                   f"was trained for {self.model.embed_dim}-d: use the teacher it was trained with")
         return text.float()
+
+    def _teacher_config(self):
+        """The stored teacher config with what a file must never decide taken out: weights load
+        without unpickling, and only when they are the ones the student was trained with."""
+        from dataclasses import replace
+
+        from zeroseg3d.teacher.loading import weights_identity
+
+        config = replace(self.config.teacher, allow_unsafe_pickle=False)
+        if self.teacher_identity is not None:
+            found = weights_identity(config)
+            if found != self.teacher_identity:
+                raise CheckpointError(
+                    f"the teacher weights the checkpoint's config names ({found}) are not the ones the "
+                    f"student was trained with ({self.teacher_identity}); new class names need those")
+        return config
 
     # -- prediction -----------------------------------------------------------------------
     @torch.no_grad()

@@ -39,20 +39,26 @@ class Setup:
     split: object
     text: torch.Tensor
     teacher_key: str
+    teacher_identity: str        # the CLIP weights' identity (teacher.loading.weights_identity)
     train_set: SegmentationSet
     model: ZeroShotSegmentor
 
 
 def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
+    from zeroseg3d.teacher.loading import weights_identity
     from zeroseg3d.teacher.temporal import consolidate
-    from zeroseg3d.teacher.teacher import Teacher
+    from zeroseg3d.teacher.teacher import Teacher, teacher_outputs_key
 
     device = resolve_device(config.train.device)
     frames = build_dataset(config.data, config.data.split)
     split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
-    text = teacher.text.detach().cpu()
-    cache = TeacherCache(config.teacher.cache_dir, teacher.key) if with_teacher_cache else None
+    # the CLIP weights load only when the text embeddings are not cached yet
+    key, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
+    if text is None:
+        teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
+        key, text = teacher.key, teacher.text
+    text = text.detach().cpu()
+    cache = TeacherCache(config.teacher.cache_dir, key) if with_teacher_cache else None
     labels = cache
     if cache is not None and config.teacher.temporal.enabled:
         labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)
@@ -65,7 +71,7 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
                                 object_radius=config.loss.pseudo_object_radius)
     torch.manual_seed(config.run.seed)
     model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
-    return Setup(config, device, split, text, teacher.key, train_set, model)
+    return Setup(config, device, split, text, key, weights_identity(config.teacher), train_set, model)
 
 
 def eval_set(config: Config, split_name: str) -> SegmentationSet:
@@ -181,6 +187,7 @@ class Trainer:
             "rng": rng_state(self.generator), "config": config_to_yaml(self.config), "version": __version__,
             "vocabulary": self.names, "text_embeddings": s.text, "text_hash": text_hash(s.text, self.names),
             "embed_dim": int(s.text.shape[1]), "teacher_key": s.teacher_key,
+            "teacher_identity": s.teacher_identity,
             "history": json.dumps(self.history),
             "self_labels": {k: torch.from_numpy(v) for k, v in s.train_set.self_labels.items()},
         }

@@ -91,7 +91,9 @@ class SparseUNet(nn.Module):
 
     def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int) -> torch.Tensor:
         """features (V, C_in), coords (V, 4) int32 as (batch, x, y, z) -> (V, C_out)."""
-        spatial = (coords[:, 1:].max(dim=0).values + 2).tolist()
+        # each stride-2 level halves the grid: a tiny or flat scan still needs one cell at the bottom
+        smallest = 2 ** len(self.down)
+        spatial = [max(int(size), smallest) for size in coords[:, 1:].max(dim=0).values + 2]
         x = self.spconv.SparseConvTensor(features, coords.int(), spatial, batch_size)
         x = self.stem(x)
         skips = [x]

@@ -58,8 +58,8 @@ def import_spconv():
         from zeroseg3d.errors import ZeroSeg3DError
 
         raise ZeroSeg3DError(
-            f"the sparse backbone needs spconv ({exc}); install spconv (CPU) or the spconv-cu12x "
-            "wheel matching your CUDA") from None
+            f"the sparse backbone needs spconv ({exc}); install zeroseg3d with the spconv build of "
+            "your machine: pip install 'zeroseg3d[cpu]', or [cu126] (cu118, cu120, cu121, cu124) on a GPU") from None
     if not _PATCHED_SCATTER:
         from spconv.pytorch import ops
 

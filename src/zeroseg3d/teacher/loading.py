@@ -98,6 +98,22 @@ def _cached_pretrained(model: str, tag: str) -> str | None:
     return None
 
 
+def weights_identity(config) -> str:
+    """The name of the weights a TeacherConfig describes, as :func:`load_clip` reports it, found
+    without loading them (a local file is hashed): cache keys need it where the model is absent."""
+    name = Path(config.model_config).stem if config.model_config else config.model
+    if config.checkpoint:
+        path = Path(config.checkpoint)
+        if not path.is_file():
+            raise TeacherLoadError(f"{path}: teacher checkpoint not found; {HOW_TO}")
+        return f"file:{_file_digest(path)}"
+    if config.pretrained:
+        return f"pretrained:{name}/{config.pretrained}"
+    if config.random_init:
+        return f"random:{name}:seed0"
+    raise TeacherLoadError(f"no weights given for the teacher {name!r}; {HOW_TO}")
+
+
 def load_clip(config, device: str = "cpu") -> LoadedCLIP:
     """The frozen CLIP model described by a TeacherConfig."""
     import open_clip
@@ -108,11 +124,10 @@ def load_clip(config, device: str = "cpu") -> LoadedCLIP:
         raise ConfigError(f"unknown open_clip model {name!r}; pass teacher.model_config=FILE.json "
                           "for a custom architecture")
     weights_only = not config.allow_unsafe_pickle
+    identity = weights_identity(config)
+    source = None   # random weights
     if config.checkpoint:
-        path = Path(config.checkpoint)
-        if not path.is_file():
-            raise TeacherLoadError(f"{path}: teacher checkpoint not found; {HOW_TO}")
-        source, identity = str(path), f"file:{_file_digest(path)}"
+        source = str(config.checkpoint)
     elif config.pretrained:
         source = _cached_pretrained(name, config.pretrained)
         if source is None:
@@ -121,11 +136,6 @@ def load_clip(config, device: str = "cpu") -> LoadedCLIP:
                     f"the weights of {name} / {config.pretrained} are not in open_clip's cache "
                     f"and the hub cannot be reached; {HOW_TO}")
             source = config.pretrained  # open_clip downloads it
-        identity = f"pretrained:{name}/{config.pretrained}"
-    elif config.random_init:
-        source, identity = None, f"random:{name}:seed0"
-    else:
-        raise TeacherLoadError(f"no weights given for the teacher {name!r}; {HOW_TO}")
     try:
         # random weights are drawn from a fixed seed, so that every process builds the same
         # teacher (its cache key cannot tell two random draws apart)

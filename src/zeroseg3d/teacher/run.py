@@ -12,7 +12,7 @@ import numpy as np
 from zeroseg3d.datasets.base import FrameDataset
 from zeroseg3d.datasets.vocabulary import Split
 from zeroseg3d.errors import DataError
-from zeroseg3d.metrics import confusion_matrix, format_table, json_safe, summarize_with_intervals
+from zeroseg3d.metrics import PER_FRAME, confusion_matrix, format_table, json_safe, summarize_with_intervals
 from zeroseg3d.teacher.cache import TeacherCache
 from zeroseg3d.teacher.teacher import Teacher
 from zeroseg3d.utils.atomic import atomic_write_text
@@ -87,11 +87,11 @@ def pseudo_label_quality(dataset: FrameDataset, cache: TeacherCache, split: Spli
     report["full"] = summarize_with_intervals(full, units, vocabulary.names, split.seen, split.unseen)
     report["points_in_view"] = points
     report["unseen_classes"] = [vocabulary.names[i] for i in split.unseen]
-    report["per_frame"] = {"frame_ids": list(dataset.frame_ids), "units": units, "full": full, "fov": view}
+    report[PER_FRAME] = {"frame_ids": list(dataset.frame_ids), "units": units, "full": full, "fov": view}
     return report
 
 
 def write_quality(report: dict, directory: Path, name: str) -> str:
     atomic_write_text(directory / f"{name}.json",
-                      json.dumps(json_safe({k: v for k, v in report.items() if k != "per_frame"}), indent=2))
+                      json.dumps(json_safe({k: v for k, v in report.items() if k != PER_FRAME}), indent=2))
     return format_table(report, report["unseen_classes"])

@@ -25,26 +25,59 @@ OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window"
                    "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
 
 
+def _text_path(identity: str, synonyms, templates, cache_dir: str):
+    from pathlib import Path
+
+    return Path(cache_dir) / "text" / f"{text_key(identity, synonyms, templates)}.safetensors"
+
+
+def _read_text(path, classes: int) -> torch.Tensor | None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return None
+    try:
+        text = load_file(str(path))["text"]
+    except Exception:  # a damaged file is recomputed
+        return None
+    return text if text.ndim == 2 and text.shape[0] == classes and torch.isfinite(text).all() else None
+
+
 def cached_text_embeddings(loaded, synonyms, templates, cache_dir: str, device: str) -> torch.Tensor:
     """(C, D) prompt-ensemble embeddings, kept in cache_dir/text/<hash>.safetensors, keyed by
     the weights, every class's names and the templates."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file, save
+    from safetensors.torch import save
 
     from zeroseg3d.utils.atomic import atomic_write_bytes
 
-    path = Path(cache_dir) / "text" / f"{text_key(loaded.identity, synonyms, templates)}.safetensors"
-    if path.is_file():
-        try:
-            text = load_file(str(path))["text"]
-            if text.shape[0] == len(synonyms):
-                return text.to(device)
-        except Exception:  # a damaged file is recomputed
-            pass
+    path = _text_path(loaded.identity, synonyms, templates, cache_dir)
+    text = _read_text(path, len(synonyms))
+    if text is not None:
+        return text.to(device)
     text = encode_classes(loaded.model, loaded.tokenizer, synonyms, templates, device).float()
     atomic_write_bytes(path, save({"text": text.cpu().contiguous()}))
     return text
+
+
+def _key(identity: str, synonyms, templates, config: TeacherConfig, pairing: PairingConfig) -> str:
+    settings = {k: getattr(config, k) for k in OUTPUT_SETTINGS}
+    blob = json.dumps({"format": CACHE_FORMAT, "weights": identity, "text": text_key(identity, synonyms, templates),
+                       "settings": settings, "pairing": asdict(pairing)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def teacher_outputs_key(config: TeacherConfig, vocabulary: Vocabulary,
+                        pairing: PairingConfig | None = None) -> tuple[str, torch.Tensor | None]:
+    """The teacher cache's key and the cached (C, D) text embeddings (None when not cached),
+    without loading the CLIP model: what training needs once the teacher stage has run. The
+    weights' identity is part of the key (teacher.loading.weights_identity)."""
+    from zeroseg3d.teacher.loading import weights_identity
+
+    identity = weights_identity(config)
+    templates = templates_for(config.templates)
+    synonyms = [vocabulary.synonyms(i) for i in range(vocabulary.num_classes)]
+    text = _read_text(_text_path(identity, synonyms, templates, config.cache_dir), len(synonyms))
+    return _key(identity, synonyms, templates, config, pairing or PairingConfig()), text
 
 
 class Teacher:
@@ -64,11 +97,7 @@ class Teacher:
         synonyms = [vocabulary.synonyms(i) for i in range(vocabulary.num_classes)]
         self.text = cached_text_embeddings(self.loaded, synonyms, templates, config.cache_dir, self.device)
         self.logit_scale = float(self.loaded.model.logit_scale.exp())
-        settings = {k: getattr(config, k) for k in OUTPUT_SETTINGS}
-        blob = json.dumps({"format": CACHE_FORMAT, "weights": self.loaded.identity,
-                           "text": text_key(self.loaded.identity, synonyms, templates),
-                           "settings": settings, "pairing": asdict(self.pairing)}, sort_keys=True)
-        self.key = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        self.key = _key(self.loaded.identity, synonyms, templates, config, self.pairing)
 
     @property
     def embed_dim(self) -> int:
