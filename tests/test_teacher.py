@@ -67,6 +67,39 @@ def test_checkpoints_load_safely_and_pickles_are_refused(tmp_path, tiny_config):
     load_clip(unsafe)
 
 
+def test_openai_weights_get_the_quickgelu_they_were_trained_with(tmp_path, tiny_config, monkeypatch):
+    import hashlib
+
+    from open_clip import pretrained
+    from open_clip.transformer import QuickGELU
+
+    from zeroseg3d.teacher.loading import uses_quick_gelu, weights_identity
+
+    assert uses_quick_gelu(TeacherConfig(model="ViT-B-16", pretrained="openai"), "ViT-B-16")
+    assert not uses_quick_gelu(TeacherConfig(model="ViT-B-16", pretrained="laion2b_s34b_b88k"), "ViT-B-16")
+    assert not uses_quick_gelu(TeacherConfig(model="ViT-B-16", random_init=True), "ViT-B-16")
+    # a local file is recognised by its SHA-256, which open_clip's record of the OpenAI download carries
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"stand-in for a checkpoint")
+    local = TeacherConfig(model="ViT-B-16", checkpoint=str(weights))
+    assert not uses_quick_gelu(local, "ViT-B-16")
+    record = dict(pretrained.get_pretrained_cfg("ViT-B-16", "openai"))
+    record["url"] = record["url"].rsplit("/", 2)[0] + "/" + hashlib.sha256(weights.read_bytes()).hexdigest() + "/x.pt"
+    real = pretrained.get_pretrained_cfg
+    monkeypatch.setattr(pretrained, "get_pretrained_cfg",
+                        lambda model, tag: record if (model, tag) == ("ViT-B-16", "openai") else real(model, tag))
+    assert uses_quick_gelu(local, "ViT-B-16")
+    # the loader builds the activation, and the features differ from plain GELU's
+    quick = TeacherConfig(**{**tiny_config.__dict__, "quick_gelu": True})
+    plain = load_clip(tiny_config).model
+    model = load_clip(quick).model
+    assert isinstance(model.visual.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    assert not isinstance(plain.visual.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    image = torch.rand(1, 3, 32, 32)
+    assert not torch.allclose(model.encode_image(image), plain.encode_image(image), atol=1e-4)
+    assert weights_identity(quick) != weights_identity(tiny_config)
+
+
 class PickledThing:
     """An arbitrary class: only unpickling can rebuild it."""
 

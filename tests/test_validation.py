@@ -108,3 +108,18 @@ def test_scans_without_labels_or_images_still_load(tmp_path):
     frame = load(seq)
     assert frame.labels is None and frame.cameras[0].image_path is None
     assert frame.cameras[0].image_size == (1241, 376)
+
+
+def test_teacher_settings_are_checked_when_the_config_loads():
+    from zeroseg3d.config import load_config
+
+    clear = load_config(None, ["teacher.readout=clearclip"]).teacher
+    assert (clear.readout, clear.value_residual) == ("value", False)
+    mask = load_config(None, ["teacher.readout=maskclip"]).teacher
+    assert (mask.readout, mask.value_residual) == ("value", True)
+    for override, message in [("teacher.readout=bogus", "teacher.readout must be"),
+                              ("teacher.short_side=0", "teacher.short_side must be a positive integer"),
+                              ("teacher.precision=fp8", "teacher.precision must be"),
+                              ("teacher.batch_size=0", "teacher.batch_size must be >= 1")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [override])

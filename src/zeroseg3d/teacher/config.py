@@ -35,10 +35,18 @@ class TeacherConfig:
     checkpoint: Optional[str] = None     # local weights file: .safetensors, or torch weights
     model_config: Optional[str] = None   # JSON model config of a custom architecture (demo teacher)
     random_init: bool = False            # random weights: only for tests and benchmarks
+    # the activation the weights were trained with: None follows open_clip's record of the tag
+    # (OpenAI's are QuickGELU) or of the local file (matched by its SHA-256)
+    quick_gelu: Optional[bool] = None
     allow_unsafe_pickle: bool = False    # allow checkpoints that only load by unpickling
     download_timeout_s: float = 3.0      # how long to probe the hub before failing fast
-    readout: str = "value"               # value (MaskCLIP) | tokens (per-patch) | window (sliding global)
-    value_residual: bool = True          # MaskCLIP keeps the last block's residual and MLP for ViT
+    # value: each patch's value through the last block's output projection (MaskCLIP);
+    # tokens: per-patch output tokens; window: global embeddings of sliding windows. Presets:
+    # maskclip = value with the last block's residual and MLP kept (as MaskCLIP published it);
+    # clearclip = value without them (ClearCLIP and NACLIP find the residual and the MLP the
+    # main source of noise in dense CLIP features).
+    readout: str = "value"
+    value_residual: bool = True          # readout=value: keep the last block's residual and MLP
     short_side: int = 224                # images are resized so their short side is this
     scales: List[float] = field(default_factory=lambda: [1.0])  # multi-scale inference
     window: Optional[int] = None         # sliding window size in pixels (default: model image size)
@@ -53,3 +61,31 @@ class TeacherConfig:
     device: str = "auto"
     cache_dir: str = "cache/teacher"
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        presets = {"maskclip": True, "clearclip": False}
+        if self.readout in presets:
+            self.readout, self.value_residual = "value", presets[self.readout]
+        checks = [
+            (self.readout in ("value", "tokens", "window"),
+             f"teacher.readout must be value, tokens, window, maskclip or clearclip, not {self.readout!r}"),
+            (self.multi_camera in ("confident", "nearest"),
+             f"teacher.multi_camera must be confident or nearest, not {self.multi_camera!r}"),
+            (self.precision in ("auto", "fp32", "fp16", "bf16"),
+             f"teacher.precision must be auto, fp32, fp16 or bf16, not {self.precision!r}"),
+            (isinstance(self.short_side, int) and self.short_side > 0,
+             f"teacher.short_side must be a positive integer, not {self.short_side!r}"),
+            (len(self.scales) > 0 and all(s > 0 for s in self.scales),
+             f"teacher.scales must be positive numbers, not {self.scales!r}"),
+            (self.batch_size >= 1, f"teacher.batch_size must be >= 1, not {self.batch_size}"),
+            (self.prompt_denoise >= 0, f"teacher.prompt_denoise must be >= 0, not {self.prompt_denoise}"),
+            (self.window is None or self.window > 0, f"teacher.window must be > 0, not {self.window}"),
+            (self.window_stride is None or self.window_stride > 0,
+             f"teacher.window_stride must be > 0, not {self.window_stride}"),
+            (self.download_timeout_s >= 0, f"teacher.download_timeout_s must be >= 0, not {self.download_timeout_s}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

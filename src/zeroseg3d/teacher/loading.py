@@ -9,6 +9,7 @@ exactly like a built-in model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import socket
@@ -37,12 +38,39 @@ HOW_TO = ("pass teacher.checkpoint=/path/to/weights.safetensors (or a torch weig
           "cache, or teacher.random_init=true for tests and benchmarks")
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: Path, full: bool = False) -> str:
+    stat = path.stat()
+    digest = _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return digest if full else digest[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:   # size and time: a changed file is hashed again
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def uses_quick_gelu(config, name: str) -> bool:
+    """Whether the weights were trained with QuickGELU: the config says so, or open_clip records
+    it for the pretrained tag, or for the pretrained file whose SHA-256 the local file has (the
+    OpenAI download addresses carry it). Plain GELU on such weights subtly changes every feature."""
+    from open_clip import pretrained
+
+    if config.quick_gelu is not None:
+        return bool(config.quick_gelu)
+    if config.checkpoint:
+        digest = _file_digest(Path(config.checkpoint), full=True)
+        for model, tag in pretrained.list_pretrained():
+            record = pretrained.get_pretrained_cfg(model, tag)
+            if digest in record.get("url", ""):
+                return bool(record.get("quick_gelu", False))
+        return False
+    if config.pretrained:
+        return bool(pretrained.get_pretrained_cfg(name, config.pretrained).get("quick_gelu", False))
+    return False
 
 
 def register_model_config(path: str | Path) -> str:
@@ -102,15 +130,17 @@ def weights_identity(config) -> str:
     """The name of the weights a TeacherConfig describes, as :func:`load_clip` reports it, found
     without loading them (a local file is hashed): cache keys need it where the model is absent."""
     name = Path(config.model_config).stem if config.model_config else config.model
+    # an activation set by hand changes every feature (None is fixed by the weights themselves)
+    activation = "" if config.quick_gelu is None else f":quick_gelu={str(bool(config.quick_gelu)).lower()}"
     if config.checkpoint:
         path = Path(config.checkpoint)
         if not path.is_file():
             raise TeacherLoadError(f"{path}: teacher checkpoint not found; {HOW_TO}")
-        return f"file:{_file_digest(path)}"
+        return f"file:{_file_digest(path)}{activation}"
     if config.pretrained:
-        return f"pretrained:{name}/{config.pretrained}"
+        return f"pretrained:{name}/{config.pretrained}{activation}"
     if config.random_init:
-        return f"random:{name}:seed0"
+        return f"random:{name}:seed0{activation}"
     raise TeacherLoadError(f"no weights given for the teacher {name!r}; {HOW_TO}")
 
 
@@ -141,7 +171,8 @@ def load_clip(config, device: str = "cpu") -> LoadedCLIP:
         # teacher (its cache key cannot tell two random draws apart)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = open_clip.create_model(name, pretrained=source, device=device, weights_only=weights_only)
+            model = open_clip.create_model(name, pretrained=source, device=device, weights_only=weights_only,
+                                           force_quick_gelu=uses_quick_gelu(config, name))
     except Exception as exc:  # open_clip raises many kinds; report the cause plainly
         text = f"{type(exc).__name__}: {exc}"
         if weights_only and ("weights_only" in text or "Unpickl" in text):
