@@ -9,7 +9,7 @@ from zeroseg3d.datasets.pipeline import SampleBuilder, collate
 from zeroseg3d.geometry.augment import AugmentConfig, apply_transform
 from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points, project_points
 from zeroseg3d.geometry.transforms import invert_transform, make_transform, quaternion_to_matrix
-from zeroseg3d.geometry.voxelize import reduce_to_voxels, voxel_majority, voxelize
+from zeroseg3d.geometry.voxelize import voxelize
 
 K = np.array([[100.0, 0.0, 64.0], [0.0, 100.0, 32.0], [0.0, 0.0, 1.0]])
 # LiDAR x forward, y left, z up -> camera x right, y down, z forward
@@ -73,7 +73,7 @@ def test_quaternion_and_inverse():
     np.testing.assert_allclose(invert_transform(transform) @ transform, np.eye(4), atol=1e-12)
 
 
-def test_voxelize_and_reductions():
+def test_voxelize():
     xyz = np.array([[0.01, 0.01, 0.01], [0.04, 0.02, 0.03], [0.06, 0.0, 0.0], [-0.01, 0.0, 0.0]])
     vox = voxelize(xyz, 0.05)
     # voxels: {-1,0,0} for the last point, {0,0,0} for the first two, {1,0,0} for the third
@@ -81,15 +81,7 @@ def test_voxelize_and_reductions():
     assert vox.point_to_voxel[0] == vox.point_to_voxel[1] != vox.point_to_voxel[2]
     np.testing.assert_array_equal(vox.coords[vox.point_to_voxel], [[1, 0, 0], [1, 0, 0], [2, 0, 0], [0, 0, 0]])
     np.testing.assert_allclose(vox.origin, [-0.05, 0.0, 0.0])
-    values = np.array([1.0, 3.0, 5.0, 7.0])
-    mean = reduce_to_voxels(values, vox.point_to_voxel, vox.num_voxels, "mean")
-    assert mean[vox.point_to_voxel[0]] == 2.0 and mean[vox.point_to_voxel[3]] == 7.0
-    assert reduce_to_voxels(values, vox.point_to_voxel, 3, "max")[vox.point_to_voxel[0]] == 3.0
-    # back to points
-    np.testing.assert_allclose(mean[vox.point_to_voxel], [2.0, 2.0, 5.0, 7.0])
-    labels = np.array([4, -1, 2, -1])
-    np.testing.assert_array_equal(voxel_majority(labels, vox.point_to_voxel, 3, 5)[vox.point_to_voxel],
-                                  [4, 4, 2, -1])
+    np.testing.assert_array_equal(vox.counts[vox.point_to_voxel], [2, 2, 1, 1])
 
 
 def _frame(rng, n=2000):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 from zeroseg3d.errors import ConfigError
 
@@ -30,12 +30,6 @@ class Registry(Generic[T]):
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._factories))}"
             ) from None
-
-    def build(self, name: str, *args: Any, **kwargs: Any) -> T:
-        return self.get(name)(*args, **kwargs)
-
-    def names(self) -> list[str]:
-        return sorted(self._factories)
 
     def __contains__(self, name: str) -> bool:
         return name in self._factories

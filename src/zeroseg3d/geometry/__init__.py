@@ -9,10 +9,10 @@ from zeroseg3d.geometry.projection import (
     pair_points,
     project_points,
 )
-from zeroseg3d.geometry.voxelize import Voxelization, reduce_to_voxels, voxel_majority, voxelize
+from zeroseg3d.geometry.voxelize import Voxelization, voxelize
 
 __all__ = [
     "AugmentConfig", "apply_transform", "random_transform",
     "OcclusionConfig", "Pairing", "PairingConfig", "occlusion_mask", "pair_points",
-    "project_points", "Voxelization", "reduce_to_voxels", "voxel_majority", "voxelize",
+    "project_points", "Voxelization", "voxelize",
 ]

@@ -40,31 +40,3 @@ def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxelization:
                        unique_keys % extent[2]], axis=1).astype(np.int32)
     return Voxelization(coords, point_to_voxel.astype(np.int64), counts, origin, float(voxel_size))
 
-
-def reduce_to_voxels(values: np.ndarray, point_to_voxel: np.ndarray, num_voxels: int,
-                     reduce: str = "mean") -> np.ndarray:
-    """(N, ...) point values -> (V, ...) per voxel, by 'mean', 'sum' or 'max'."""
-    values = np.asarray(values)
-    shape = (num_voxels,) + values.shape[1:]
-    if reduce == "max":
-        out = np.full(shape, -np.inf)
-        np.maximum.at(out, point_to_voxel, values)
-        return out.astype(values.dtype)
-    out = np.zeros(shape, dtype=np.float64)
-    np.add.at(out, point_to_voxel, values)
-    if reduce == "sum":
-        return out
-    if reduce != "mean":
-        raise ValueError(f"unknown reduction {reduce!r}; use mean, sum or max")
-    counts = np.bincount(point_to_voxel, minlength=num_voxels).reshape((-1,) + (1,) * (values.ndim - 1))
-    return out / np.maximum(counts, 1)
-
-
-def voxel_majority(labels: np.ndarray, point_to_voxel: np.ndarray, num_voxels: int,
-                   num_classes: int, ignore_index: int = -1) -> np.ndarray:
-    """(V,) the most frequent valid label per voxel; ignore_index where none is valid."""
-    valid = labels != ignore_index
-    votes = np.zeros((num_voxels, num_classes), dtype=np.int64)
-    np.add.at(votes, (point_to_voxel[valid], labels[valid]), 1)
-    majority = votes.argmax(axis=1)
-    return np.where(votes.max(axis=1) > 0, majority, ignore_index)
