@@ -1,23 +1,54 @@
 """Atomic file writes: a temp file in the target's folder, then rename.
 
-An interrupted run leaves either the old file or the new one, never half of one.
+An interrupted run leaves either the old file or the new one, never half of one. A temp file
+names the process that wrote it (``.<name>.<pid>.<random>.tmp``); one left by a process that
+was killed is removed by the next write of the same file. Outputs get the permissions the
+user's umask gives a new file (mkstemp's own are 0600).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:   # read once: setting it to read it is not thread-safe
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's live process
+        return True
+    return True
+
+
+def _remove_leftovers(path: Path) -> None:
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = leftover.name[len(path.name) + 2:].split(".")
+        if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
