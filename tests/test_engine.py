@@ -137,6 +137,15 @@ def test_predict_exports_round_trip_and_new_class_names(tiny_run, tmp_path, caps
     assert main(["predict", str(checkpoint), str(sequence), "--classes", "fire hydrant,car",
                  "--format", "label", "--out", str(out)]) == 2
     assert "['fire hydrant'] are not semantickitti classes" in capsys.readouterr().err
+    # bad requests get one line and exit code 2
+    (tmp_path / "a-file").write_text("x")
+    for extra, message in [(["--classes", ""], "names no class"),
+                           (["--classes", "car, Car"], "'Car' is listed twice"),
+                           (["--out", str(tmp_path / "a-file")], "--out must be a folder")]:
+        args = ["predict", str(checkpoint), str(sequence), "--out", str(out), *extra]
+        assert main(args) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_bad_checkpoints_are_refused(tmp_path, tiny_run):

@@ -123,3 +123,23 @@ def test_teacher_settings_are_checked_when_the_config_loads():
                               ("teacher.batch_size=0", "teacher.batch_size must be >= 1")]:
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])
+
+
+def test_command_line_numbers_and_devices_are_checked(capsys):
+    import torch
+
+    from zeroseg3d.teacher.loading import resolve_device
+
+    for args, message in [(["teacher", "x.yaml", "--shard", "abc"], "is not I/K"),
+                          (["teacher", "x.yaml", "--shard", "1/0"], "need 1 <= I <= K"),
+                          (["teacher", "x.yaml", "--shard", "5/4"], "need 1 <= I <= K"),
+                          (["world", "generate", "--out", "w", "--frames", "0"], "must be at least 1"),
+                          (["demo", "--seed", "-1"], "must be at least 0")]:
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == 2 and message in capsys.readouterr().err, args
+    with pytest.raises(ConfigError, match="unknown device 'tpu0'"):
+        resolve_device("tpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+            resolve_device("cuda")

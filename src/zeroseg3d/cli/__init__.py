@@ -10,6 +10,49 @@ from zeroseg3d import __version__
 from zeroseg3d.errors import ZeroSeg3DError
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """argparse type: ``I/K`` (1 <= I <= K) -> (I - 1, K)."""
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/K (the I-th of K shards, e.g. 1/4)")
+    index, count = int(parts[0]), int(parts[1])
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 1 <= I <= K")
+    return index - 1, count
+
+
+def output_folder(path: str):
+    """``--out``: a folder (made when missing), never an existing file."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ZeroSeg3DError(f"{folder}: --out must be a folder, and a file of that name exists")
+    return folder
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zeroseg3d.cli import config_cmd, data_cmd, demo_cmd, info_cmd, run_cmds, teacher_cmd, world_cmd
 

@@ -17,9 +17,11 @@ def run(args) -> int:
 
 
 def add_parser(commands) -> None:
+    from zeroseg3d.cli import non_negative_int
+
     parser = commands.add_parser("demo", help="run the whole method on the synthetic world")
     parser.add_argument("--out", default="runs/demo", help="report folder (default runs/demo)")
     parser.add_argument("--quick", action="store_true", help="a small, fast variant (for CI)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.epochs_self=0")
     parser.set_defaults(run=run)

@@ -9,8 +9,10 @@ def run_train(args) -> int:
     from zeroseg3d.config import load_config
     from zeroseg3d.engine.train import run_training
 
+    from zeroseg3d.cli import output_folder
+
     config = load_config(args.config, args.overrides)
-    run_dir = Path(args.out) if args.out else Path(config.run.output_dir) / config.run.name
+    run_dir = output_folder(args.out or str(Path(config.run.output_dir) / config.run.name))
     resume = args.resume
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.pt"
@@ -44,6 +46,9 @@ def run_evaluate(args) -> int:
     from zeroseg3d.engine.visualize import iou_chart
     from zeroseg3d.teacher.loading import resolve_device
 
+    from zeroseg3d.cli import output_folder
+
+    out = output_folder(args.out)
     state = load_checkpoint(args.checkpoint)
     _, model = build_model_from_checkpoint(state, args.checkpoint)
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
@@ -56,7 +61,6 @@ def run_evaluate(args) -> int:
                               f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
     device = resolve_device(args.device)
     metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
-    out = Path(args.out)
     save_metrics(metrics, out)
     iou_chart(metrics, out / "iou_per_class.png", f"{Path(args.checkpoint).name} on {args.split}")
     _print_metrics(metrics)
@@ -71,15 +75,20 @@ def run_predict(args) -> int:
     from zeroseg3d.engine.export import palette, write_prediction
     from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
 
+    from zeroseg3d.cli import output_folder
+    from zeroseg3d.errors import ConfigError
+
+    out = output_folder(args.out)
     segmenter = Segmenter.from_checkpoint(args.checkpoint, args.device)
     classes = None
-    if args.classes:
+    if args.classes is not None:
         classes = [c for c in args.classes.split(",") if c.strip()]
+        if not classes:
+            raise ConfigError(f"--classes {args.classes!r} names no class")
     elif args.vocabulary:
         classes = load_vocabulary_file(args.vocabulary)
     names, _ = segmenter.text_for(classes)
     colors = palette(names)
-    out = Path(args.out)
     written = 0
     for path in args.inputs:
         dataset = open_path(path)

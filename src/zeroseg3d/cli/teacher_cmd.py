@@ -20,8 +20,7 @@ def run(args) -> int:
     teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
     cache = TeacherCache(config.teacher.cache_dir, teacher.key)
     if args.shard:
-        index, count = (int(v) for v in args.shard.split("/"))
-        shard = (index - 1, count)
+        shard = args.shard
     else:
         shard = shard_from_env()
     save_config(config, cache.root)
@@ -43,11 +42,13 @@ def run(args) -> int:
 
 
 def add_parser(commands) -> None:
+    from zeroseg3d.cli import shard_spec
+
     parser = commands.add_parser("teacher", help="cache the CLIP teacher's outputs for a split")
     parser.add_argument("config", help="config YAML file")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. teacher.readout=tokens")
     parser.add_argument("--split", help="dataset split (default: data.split)")
-    parser.add_argument("--shard", help="I/K: compute the I-th of K shards (1-based); "
+    parser.add_argument("--shard", type=shard_spec, help="I/K: compute the I-th of K shards (1-based); "
                         "under torchrun the rank decides")
     parser.add_argument("--no-report", dest="report", action="store_false",
                         help="skip the pseudo-label quality report")

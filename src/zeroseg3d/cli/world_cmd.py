@@ -69,30 +69,32 @@ def format_clip_quality(quality: dict) -> str:
 
 
 def add_parser(commands) -> None:
+    from zeroseg3d.cli import non_negative_int, positive_int
+
     world = commands.add_parser("world", help="the synthetic world: generate scenes")
     sub = world.add_subparsers(dest="world_command", metavar="ACTION")
     sub.required = True
     gen = sub.add_parser("generate", help="write synthetic sequences in SemanticKITTI layout")
     gen.add_argument("--out", required=True, help="output root (gets sequences/XX/...)")
-    gen.add_argument("--sequences", type=int, default=2, help="number of sequences (streets)")
-    gen.add_argument("--frames", type=int, default=10, help="frames per sequence")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--start", type=int, default=0, help="number of the first sequence")
-    gen.add_argument("--images", type=int, default=0,
+    gen.add_argument("--sequences", type=positive_int, default=2, help="number of sequences (streets)")
+    gen.add_argument("--frames", type=positive_int, default=10, help="frames per sequence")
+    gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument("--start", type=non_negative_int, default=0, help="number of the first sequence")
+    gen.add_argument("--images", type=non_negative_int, default=0,
                      help=f"also render this many camera-only images into OUT/{IMAGE_SET} (teacher data)")
-    gen.add_argument("--heldout-images", type=int, default=0,
+    gen.add_argument("--heldout-images", type=non_negative_int, default=0,
                      help=f"also render this many camera-only images of other streets into OUT/{HELDOUT_SET} "
                      "(to measure the teacher on)")
-    gen.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    gen.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                      help="processes rendering frames in parallel")
     gen.set_defaults(run=run_generate)
     clip = sub.add_parser("train-clip", help="train the demo teacher (a small CLIP) on the world's images")
     clip.add_argument("--world", required=True, help="world root made by `world generate`")
     clip.add_argument("--out", required=True, help="checkpoint to write (.safetensors); its model "
                       "config goes beside it as .json")
-    clip.add_argument("--seed", type=int, default=0)
-    clip.add_argument("--steps", type=int, default=ClipTrainDefaults.steps)
-    clip.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    clip.add_argument("--seed", type=non_negative_int, default=0)
+    clip.add_argument("--steps", type=non_negative_int, default=ClipTrainDefaults.steps)
+    clip.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1))
     clip.add_argument("--sequences", help="comma-separated training sequences (default: all); "
                       f"WORLD/{IMAGE_SET} is used too when present")
     clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on "

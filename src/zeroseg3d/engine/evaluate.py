@@ -67,6 +67,11 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
     model.train(was_training)
     full = distributed.all_reduce_sum(torch.from_numpy(full)).numpy()
     fov = distributed.all_reduce_sum(torch.from_numpy(fov)).numpy()
+    if full.sum() == 0:
+        from zeroseg3d.errors import DataError
+
+        raise DataError(getattr(dataset.frames, "root", None),
+                        f"none of its {len(dataset)} frames has labels to evaluate against")
     return summarize_frames(full, fov, dataset.frames.frame_ids, dataset.frames.frame_sequences, names, split)
 
 

@@ -80,6 +80,11 @@ class Segmenter:
         classes = [c.strip() for c in classes if c.strip()]
         if not classes:
             raise ConfigError("the class list is empty")
+        seen: dict[str, str] = {}
+        for name in classes:
+            if normalize_name(name) in seen:
+                raise ConfigError(f"class {name!r} is listed twice (as {seen[normalize_name(name)]!r} too)")
+            seen[normalize_name(name)] = name
         key = tuple(classes)
         if key not in self._text_cache:
             self._text_cache[key] = self._encode(classes)
