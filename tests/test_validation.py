@@ -47,6 +47,19 @@ def test_nan_and_inf_coordinates(tmp_path):
         load(seq)
 
 
+def test_nan_intensity_and_points_light_years_away(tmp_path):
+    points = scan()
+    points[3, 3] = np.nan
+    seq = write_kitti_sequence(tmp_path / "00", [points])
+    with pytest.raises(DataError, match=r"000000\.bin: 1 of 100 points have a NaN or inf intensity \(first at row 3\)"):
+        load(seq)
+    points = scan()
+    points[5, 0] = 3e9
+    seq = write_kitti_sequence(tmp_path / "01", [points])
+    with pytest.raises(DataError, match=r"000000\.bin: the scan spans 3e\+09 m \(1 points lie over"):
+        load(seq)
+
+
 def test_empty_scan(tmp_path):
     seq = write_kitti_sequence(tmp_path / "00", [np.zeros((0, 4))])
     with pytest.raises(DataError, match=r"000000\.bin: empty scan"):

@@ -17,6 +17,9 @@ _INTENSITY_NAMES = ("intensity", "remission", "reflectance", "scalar_intensity",
 _LABEL_NAMES = ("label", "class", "semantic", "scalar_label")
 
 
+MAX_EXTENT_M = 10_000.0   # a LiDAR scan spans at most a few hundred metres
+
+
 def check_points(points: np.ndarray, path: str | Path) -> np.ndarray:
     """(N, 4) float32 with finite values and N > 0, or DataError."""
     if points.ndim != 2 or points.shape[1] != 4:
@@ -29,6 +32,15 @@ def check_points(points: np.ndarray, path: str | Path) -> np.ndarray:
             path, f"{int(bad.sum())} of {len(points)} points have NaN or inf coordinates "
             f"(first at row {int(np.flatnonzero(bad)[0])})"
         )
+    bad = ~np.isfinite(points[:, 3])
+    if bad.any():
+        raise DataError(path, f"{int(bad.sum())} of {len(points)} points have a NaN or inf intensity "
+                              f"(first at row {int(np.flatnonzero(bad)[0])})")
+    extent = points[:, :3].max(axis=0).astype(np.float64) - points[:, :3].min(axis=0)
+    if extent.max() > MAX_EXTENT_M:
+        far = np.abs(points[:, :3] - np.median(points[:, :3], axis=0)).max(axis=1) > MAX_EXTENT_M / 2
+        raise DataError(path, f"the scan spans {extent.max():.3g} m ({int(far.sum())} points lie over "
+                              f"{MAX_EXTENT_M / 2:g} m from its median): coordinates must be metres around one sensor")
     return np.ascontiguousarray(points, dtype=np.float32)
 
 
