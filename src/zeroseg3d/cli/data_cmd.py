@@ -72,7 +72,39 @@ def run_inspect(args) -> int:
               f"{detail['visible_after_occlusion']} visible after the occlusion test")
     if not summary["cameras"]:
         print("cameras: none")
+    if args.pictures:
+        for path in calibration_pictures(frame, dataset.vocabulary, args.pictures):
+            print(f"wrote {path}")
     return 0
+
+
+def calibration_pictures(frame, vocabulary, folder) -> list:
+    """Per camera with an image: the points it sees coloured by depth on the image (with a right
+    calibration, depth edges fall on object edges) and, where the scan has labels, by label."""
+    from pathlib import Path
+
+    from zeroseg3d.cli import output_folder
+    from zeroseg3d.engine.export import palette
+    from zeroseg3d.engine.visualize import camera_overlay, depth_overlay
+    from zeroseg3d.geometry.projection import pair_points
+
+    folder = output_folder(folder)
+    pairing = pair_points(frame.xyz, frame.cameras)
+    stem = frame.frame_id.replace("/", "_")
+    written = []
+    for index, camera in enumerate(frame.cameras):
+        image = camera.load_image()
+        if image is None:
+            continue
+        rows = pairing.cam_idx == index
+        written.append(depth_overlay(image, pairing.uv[rows], pairing.depth[rows],
+                                     Path(folder) / f"{stem}_{camera.name}_depth.png"))
+        if frame.labels is not None:
+            labels = frame.labels[pairing.point_idx[rows]]
+            written.append(camera_overlay(image, pairing.uv[rows], labels, palette(vocabulary.names),
+                                          Path(folder) / f"{stem}_{camera.name}_labels.png",
+                                          names=vocabulary.names, depth=pairing.depth[rows]))
+    return written
 
 
 def add_parser(commands) -> None:
@@ -84,4 +116,7 @@ def add_parser(commands) -> None:
     inspect.add_argument("--frame", help="frame id (e.g. 00/000000 or 000000) or index; default first")
     inspect.add_argument("--vocabulary", help="vocabulary name or YAML (default semantickitti)")
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.add_argument("--pictures", metavar="FOLDER",
+                         help="write per camera the points projected on its image, coloured by depth and by "
+                         "label: the calibration check")
     inspect.set_defaults(run=run_inspect)

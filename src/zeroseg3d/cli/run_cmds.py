@@ -43,16 +43,17 @@ def run_evaluate(args) -> int:
     from zeroseg3d.engine.evaluate import evaluate, save_metrics
     from zeroseg3d.engine.predict import build_model_from_checkpoint
     from zeroseg3d.engine.train import eval_set
-    from zeroseg3d.engine.visualize import iou_chart
+    from zeroseg3d.engine.visualize import confusion_picture, iou_chart
+    from zeroseg3d.metrics import PER_FRAME
     from zeroseg3d.teacher.loading import resolve_device
 
     from zeroseg3d.cli import output_folder
 
     out = output_folder(args.out)
     state = load_checkpoint(args.checkpoint)
-    _, model = build_model_from_checkpoint(state, args.checkpoint)
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
     config = load_config_text(state["config"], f"{args.checkpoint} (stored config)", overrides)
+    _, model = build_model_from_checkpoint(state, args.checkpoint, config)
     dataset = eval_set(config, args.split)
     if dataset.frames.vocabulary.names != list(state["vocabulary"]):
         from zeroseg3d.engine.checkpoint import CheckpointError
@@ -62,9 +63,12 @@ def run_evaluate(args) -> int:
     device = resolve_device(args.device)
     metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
     save_metrics(metrics, out)
-    iou_chart(metrics, out / "iou_per_class.png", f"{Path(args.checkpoint).name} on {args.split}")
+    title = f"{Path(args.checkpoint).name} on {args.split}"
+    iou_chart(metrics, out / "iou_per_class.png", title)
+    confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
+                      f"{title}, full scan", metrics.get("unseen_classes", ()))
     _print_metrics(metrics)
-    print(f"wrote {out / 'metrics.json'} and {out / 'iou_per_class.png'}")
+    print(f"wrote {out / 'metrics.json'}, {out / 'iou_per_class.png'} and {out / 'confusion.png'}")
     return 0
 
 
@@ -73,6 +77,7 @@ def run_predict(args) -> int:
 
     from zeroseg3d.datasets import open_path
     from zeroseg3d.engine.export import palette, write_prediction
+    from zeroseg3d.geometry.projection import pair_points
     from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
 
     from zeroseg3d.cli import output_folder
@@ -98,9 +103,11 @@ def run_predict(args) -> int:
             stem = out / frame.frame_id.replace("/", "_")
             write_prediction(stem, args.format, frame.points, result.labels, names, colors)
             if args.pictures:
-                from zeroseg3d.engine.visualize import bird_eye
+                from zeroseg3d.engine.visualize import scan_pictures
 
-                bird_eye(frame.points, result.labels, None, colors, names, stem.with_name(stem.name + "_bev.png"))
+                pairing = pair_points(frame.xyz, frame.cameras, segmenter.config.data.pairing)
+                truth = _truth_in(names, frame, dataset)
+                scan_pictures(frame, pairing, result.labels, truth, names, colors, out, stem.name)
             if args.view:
                 from zeroseg3d.engine.visualize import show_interactive
 
@@ -110,6 +117,19 @@ def run_predict(args) -> int:
             written += 1
     print(f"wrote {written} predictions ({args.format}) to {out}")
     return 0
+
+
+def _truth_in(names: list[str], frame, dataset):
+    """The scan's labels as indices into ``names`` (-1 where a class is not among them), or None."""
+    import numpy as np
+
+    from zeroseg3d.datasets.vocabulary import normalize_name
+
+    if frame.labels is None:
+        return None
+    index = {normalize_name(n): i for i, n in enumerate(names)}
+    lookup = np.array([index.get(normalize_name(n), -1) for n in dataset.vocabulary.names] + [-1])
+    return lookup[np.where(frame.labels >= 0, frame.labels, len(dataset.vocabulary.names))]
 
 
 def add_parser(commands) -> None:
@@ -136,7 +156,9 @@ def add_parser(commands) -> None:
     predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
     predict.add_argument("--format", default="ply", choices=["label", "nuscenes", "ply"])
     predict.add_argument("--out", required=True)
-    predict.add_argument("--pictures", action="store_true", help="also write bird's-eye PNGs")
+    predict.add_argument("--pictures", action="store_true",
+                         help="also write per scan a bird's-eye PNG and, per camera image, the projected points "
+                         "coloured by class (beside the ground truth where the scan has labels)")
     predict.add_argument("--view", action="store_true", help="open an Open3D window per scan (if installed)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=run_predict)

@@ -147,25 +147,24 @@ def cache_teacher(config, stages: dict, progress: bool = True) -> dict:
 
 
 def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[str]:
-    """Bird's-eye views and camera overlays of the first validation frames."""
+    """Bird's-eye views and camera overlays of the first validation frames (the pictures
+    `zeroseg3d predict --pictures` draws)."""
     from zeroseg3d.engine.evaluate import predict_logits
+    from zeroseg3d.engine.export import palette
     from zeroseg3d.engine.train import eval_set
-    from zeroseg3d.engine.visualize import bird_eye, camera_overlay
+    from zeroseg3d.engine.visualize import scan_pictures
 
     dataset = eval_set(config, "val")
-    vocabulary = dataset.frames.vocabulary
+    names = dataset.frames.vocabulary.names
+    colors = palette(names)
     written = []
     for index in range(min(frames, len(dataset))):
         sample = dataset[index]
         frame = dataset.frames[index]
         predicted = predict_logits(model, text, sample).argmax(1).numpy()
-        name = frame.frame_id.replace("/", "_")
-        written.append(str(bird_eye(frame.points, predicted, sample.labels, vocabulary.colors, vocabulary.names,
-                                    folder / f"bev_{name}.png")))
-        image = frame.cameras[0].load_image()
-        pairs = sample.pairing
-        written.append(str(camera_overlay(image, pairs.uv, predicted[pairs.point_idx], vocabulary.colors,
-                                          folder / f"camera_{name}.png", truth=sample.labels[pairs.point_idx])))
+        stem = "example_" + frame.frame_id.replace("/", "_")
+        written += [str(p) for p in scan_pictures(frame, sample.pairing, predicted, sample.labels, names, colors,
+                                                  folder, stem)]
     return written
 
 
@@ -243,7 +242,8 @@ def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, s
     lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in stages.items()]
     lines += ["", "## Pictures", "", "![training curves](training_curves.png)", ""]
-    lines += [f"![{p.name}]({p.name})" for p in sorted(out.glob("bev_*.png")) + sorted(out.glob("camera_*.png"))]
+    lines += ["![confusion matrix](confusion.png)", ""]
+    lines += [f"![{p.name}]({p.name})" for p in sorted(out.glob("example_*.png"))]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
@@ -254,7 +254,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     from zeroseg3d.engine.evaluate import save_metrics
     from zeroseg3d.metrics import PER_FRAME
     from zeroseg3d.engine.train import run_training
-    from zeroseg3d.engine.visualize import iou_chart, training_curves
+    from zeroseg3d.engine.visualize import confusion_picture, iou_chart, training_curves
 
     start = time.time()
     out = Path(out)
@@ -270,6 +270,8 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     metrics = result["metrics"]
     trainer = result["trainer"]
     iou_chart(metrics, out / "iou_per_class.png", "student on the synthetic world (val)")
+    confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
+                      "student on the synthetic world (val, full scan)", metrics.get("unseen_classes", ()))
     training_curves(trainer.history, out / "training_curves.png")
     draw_examples(config, trainer.setup.model, trainer.setup.text, out)
     stages["pictures"] = round(time.time() - t, 1)

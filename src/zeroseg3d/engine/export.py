@@ -43,19 +43,32 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
     return path
 
 
+MIN_COLOR_DISTANCE = 60.0   # RGB distance below which two classes of one picture look alike
+
+
 def palette(class_names: list[str]) -> np.ndarray:
-    """Colours of known classes (SemanticKITTI, nuScenes), distinct hues for new names."""
+    """(C, 3) uint8 colours, distinguishable within the list: the official SemanticKITTI and
+    nuScenes colours of their class names, and for any other name, or a class whose official
+    colour is too close to an earlier one's (SemanticKITTI's person and traffic-sign are both
+    red), the candidate colour farthest from all colours already given. Deterministic: the same
+    list always gets the same colours."""
+    import colorsys
+
     known = {}
     for name in ("nuscenes", "semantickitti"):
         vocabulary = Vocabulary.load(name)
         known.update({normalize_name(n): c for n, c in zip(vocabulary.names, vocabulary.colors)})
-    out = np.zeros((len(class_names), 3), np.uint8)
+    candidates = np.array([colorsys.hsv_to_rgb(h / 48, s, v) for h in range(48) for s, v in
+                           ((0.9, 0.95), (0.55, 0.9), (0.9, 0.6))]) * 255
+    out = np.zeros((len(class_names), 3), np.float64)
     for i, name in enumerate(class_names):
-        if normalize_name(name) in known:
-            out[i] = known[normalize_name(name)]
+        wanted = known.get(normalize_name(name))
+        taken = out[:i]
+        if wanted is not None and (i == 0 or np.linalg.norm(taken - wanted, axis=1).min() >= MIN_COLOR_DISTANCE):
+            out[i] = wanted
+        elif i == 0:
+            out[i] = candidates[0]
         else:
-            hue = (i * 0.61803) % 1.0
-            import colorsys
-
-            out[i] = np.array(colorsys.hsv_to_rgb(hue, 0.75, 0.95)) * 255
-    return out
+            distance = np.linalg.norm(candidates[:, None] - taken[None], axis=2).min(1)
+            out[i] = candidates[int(distance.argmax())]
+    return np.rint(out).astype(np.uint8)

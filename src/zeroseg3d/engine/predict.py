@@ -30,12 +30,14 @@ class Prediction:
     class_names: list[str]
 
 
-def build_model_from_checkpoint(state: dict, path):
-    """The student described by a checkpoint's own config, with its weights."""
+def build_model_from_checkpoint(state: dict, path, config=None):
+    """The student described by a checkpoint's own config (or ``config``, that config with
+    overrides), with its weights."""
     from zeroseg3d.config import load_config_text
     from zeroseg3d.models.segmentor import ZeroShotSegmentor
 
-    config = load_config_text(state["config"], f"{path} (stored config)")
+    if config is None:
+        config = load_config_text(state["config"], f"{path} (stored config)")
     model = ZeroShotSegmentor(config.model, int(state["embed_dim"]))
     missing, unexpected = model.load_state_dict(state["model"], strict=False)
     if missing or unexpected:

@@ -1,4 +1,5 @@
-"""Pictures of results: per-class IoU bars, bird's-eye views, camera overlays, curves."""
+"""Pictures of results: per-class IoU bars, confusion matrices, bird's-eye views, camera
+overlays (by class or by depth), training curves. Overlays are drawn pixel-exact with PIL."""
 
 from __future__ import annotations
 
@@ -60,6 +61,34 @@ def iou_chart(metrics: dict, path: str | Path, title: str = "IoU per class") -> 
     return _save(fig, path)
 
 
+def confusion_picture(matrix: np.ndarray, names: list[str], path: str | Path, title: str = "confusion",
+                      unseen: list[str] | tuple = ()) -> Path:
+    """Row-normalised confusion matrix (rows: ground truth, columns: prediction; a last column
+    beyond the classes counts points without a prediction), class names on both axes."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix, dtype=np.float64)[:, :len(names)]
+    rows = matrix.sum(1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    size = max(6, 0.42 * len(names))
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for label in list(ax.get_xticklabels()) + list(ax.get_yticklabels()):
+        if label.get_text() in unseen:
+            label.set_color("#c44e52")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if share[i, j] >= 0.05:
+                ax.text(j, i, f"{100 * share[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("ground truth")
+    ax.set_title(f"{title} (% of each true class; unseen in red)")
+    fig.colorbar(shown, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
 def _colors(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     colors = np.full((len(labels), 3), 0.6)
     valid = labels >= 0
@@ -87,20 +116,115 @@ def bird_eye(points: np.ndarray, predicted: np.ndarray, truth: np.ndarray | None
     return _save(fig, path)
 
 
+def _legend(names: list[str], palette: np.ndarray, present, width: int):
+    """A strip of colour boxes and class names, wrapped to ``width`` pixels (PIL image)."""
+    from PIL import Image, ImageDraw
+
+    box, pad = 12, 6
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    items = [(names[c], tuple(int(v) for v in palette[c])) for c in present]
+    rows, row, x = [], [], pad
+    for name, color in items:
+        w = box + 4 + int(draw.textlength(name)) + 2 * pad
+        if row and x + w > width:
+            rows.append(row)
+            row, x = [], pad
+        row.append((x, name, color))
+        x += w
+    if row:
+        rows.append(row)
+    strip = Image.new("RGB", (width, max(1, len(rows)) * (box + pad) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for r, entries in enumerate(rows):
+        y = pad + r * (box + pad)
+        for x0, name, color in entries:
+            draw.rectangle([x0, y, x0 + box, y + box], fill=color)
+            draw.text((x0 + box + 4, y), name, fill=(0, 0, 0))
+    return strip
+
+
+def paint_points(image: np.ndarray, uv: np.ndarray, colors: np.ndarray, radius: int = 1) -> np.ndarray:
+    """The image with a (2 radius + 1)-pixel square of ``colors`` (N, 3) uint8 at each (u, v);
+    far points first, so nearer ones stay on top when ``uv`` is sorted by depth, farthest first."""
+    out = np.array(image[..., :3], dtype=np.uint8, copy=True)
+    height, width = out.shape[:2]
+    cols = np.rint(uv[:, 0]).astype(np.int64)
+    rows = np.rint(uv[:, 1]).astype(np.int64)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            r, c = rows + dy, cols + dx
+            ok = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            out[r[ok], c[ok]] = colors[ok]
+    return out
+
+
 def camera_overlay(image: np.ndarray, uv: np.ndarray, labels: np.ndarray, palette: np.ndarray,
-                   path: str | Path, truth: np.ndarray | None = None) -> Path:
-    """Predicted classes of the points that project into the image, drawn on it."""
-    plt = _pyplot()
-    rows = 2 if truth is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(12, 3.6 * rows), squeeze=False)
-    for ax, (title, values) in zip(axes[:, 0], [("prediction", labels), ("ground truth", truth)][:rows]):
-        ax.imshow(image)
-        ax.scatter(uv[:, 0], uv[:, 1], c=_colors(values, palette), s=1.5, linewidths=0)
-        ax.set_xlim(0, image.shape[1])
-        ax.set_ylim(image.shape[0], 0)
-        ax.set_axis_off()
-        ax.set_title(title)
-    return _save(fig, path)
+                   path: str | Path, truth: np.ndarray | None = None, names: list[str] | None = None,
+                   depth: np.ndarray | None = None) -> Path:
+    """The points that project into the image, coloured by predicted class (and, below, by
+    ground truth where given), with a legend of the classes present. Pixel-exact: a point at
+    (u, v) paints the pixels around (u, v) in its class colour (unlabelled: grey)."""
+    from PIL import Image
+
+    order = np.argsort(-depth) if depth is not None else np.arange(len(uv))
+    panels = [labels] + ([truth] if truth is not None else [])
+    tiles = []
+    for values in panels:
+        colors = np.full((len(values), 3), 150, np.uint8)
+        valid = values >= 0
+        colors[valid] = palette[values[valid]]
+        tiles.append(Image.fromarray(paint_points(image, uv[order], colors[order])))
+    width = image.shape[1]
+    canvas = [np.asarray(t) for t in tiles]
+    if names is not None:
+        present = sorted(set(np.unique(labels[labels >= 0]).tolist())
+                         | (set(np.unique(truth[truth >= 0]).tolist()) if truth is not None else set()))
+        canvas.append(np.asarray(_legend(names, palette, present, width)))
+    return _save_array(np.concatenate(canvas, axis=0), path)
+
+
+def depth_overlay(image: np.ndarray, uv: np.ndarray, depth: np.ndarray, path: str | Path,
+                  max_depth: float = 50.0) -> Path:
+    """Points coloured by depth (near: yellow, far: purple) on the image: the calibration check.
+    With a right calibration, depth edges fall on object edges in the image."""
+    import matplotlib
+
+    colors = (matplotlib.colormaps["plasma_r"](np.clip(depth / max_depth, 0, 1))[:, :3] * 255).astype(np.uint8)
+    order = np.argsort(-depth)
+    return _save_array(paint_points(image, uv[order], colors[order]), path)
+
+
+def _save_array(array: np.ndarray, path: str | Path) -> Path:
+    import io
+
+    from PIL import Image
+
+    from zeroseg3d.utils.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def scan_pictures(frame, pairing, predicted: np.ndarray, truth: np.ndarray | None, names: list[str],
+                  palette: np.ndarray, folder: str | Path, stem: str) -> list[Path]:
+    """Every picture of one segmented scan: the bird's-eye view and, for each camera with an
+    image, the overlay of the points it sees (prediction, and ground truth where the scan has
+    labels). ``pairing`` is the scan's point-camera pairing (geometry.projection)."""
+    folder = Path(folder)
+    written = [bird_eye(frame.points, predicted, truth, palette, names, folder / f"{stem}_bev.png")]
+    for index, camera in enumerate(frame.cameras):
+        image = camera.load_image()
+        if image is None:
+            continue
+        rows = pairing.cam_idx == index
+        points = pairing.point_idx[rows]
+        written.append(camera_overlay(image, pairing.uv[rows], predicted[points], palette,
+                                      folder / f"{stem}_{camera.name}.png",
+                                      truth=None if truth is None else truth[points], names=names,
+                                      depth=pairing.depth[rows]))
+    return written
 
 
 def training_curves(history: list[dict], path: str | Path) -> Path:
