@@ -46,7 +46,6 @@ class ReferenceSpUNet(nn.Module):
     def __init__(self, in_channels: int = 4, num_classes: int = 19):
         super().__init__()
         spconv = import_spconv()
-        self.spconv = spconv
         stages = len(LAYERS) // 2
         self.stem = spconv.SparseSequential(
             spconv.SubMConv3d(in_channels, BASE_CHANNELS, 5, padding=1, bias=False, indice_key="stem"),
@@ -77,7 +76,7 @@ class ReferenceSpUNet(nn.Module):
     def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int) -> torch.Tensor:
         """features (V, C_in), coords (V, 4) int32 as (batch, x, y, z) -> (V, classes) logits."""
         spatial = (coords[:, 1:].max(dim=0).values + 2).tolist()
-        x = self.spconv.SparseConvTensor(features, coords.int(), spatial, batch_size)
+        x = import_spconv().SparseConvTensor(features, coords.int(), spatial, batch_size)
         x = self.stem(x)
         skips = [x]
         for down, enc in zip(self.down, self.enc):

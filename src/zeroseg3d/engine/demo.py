@@ -273,7 +273,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
                       "student on the synthetic world (val, full scan)", metrics.get("unseen_classes", ()))
     training_curves(trainer.history, out / "training_curves.png")
-    draw_examples(config, trainer.setup.model, trainer.setup.text, out)
+    draw_examples(config, trainer.eval_model, trainer.setup.text, out)
     stages["pictures"] = round(time.time() - t, 1)
     seconds = time.time() - start
     comparison = student_minus_teacher(metrics, teacher_3d["frame"], trainer.setup.split)

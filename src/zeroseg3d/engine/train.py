@@ -172,16 +172,28 @@ class Trainer:
                                            weight_decay=config.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(config, guided_steps, self.total_steps - guided_steps))
+        self.ema = None
+        if config.train.ema_decay > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(s.model, multi_avg_fn=get_ema_multi_avg_fn(config.train.ema_decay),
+                                     use_buffers=True)
         self.step = 0          # optimizer steps
         self.batch_index = 0   # batches seen in total
         self.history: list[dict] = []
         self.writer = None
 
+    @property
+    def eval_model(self):
+        """The weights to predict with: the moving average when train.ema_decay > 0."""
+        return self.setup.model if self.ema is None else self.ema.module
+
     # -- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict:
         s = self.setup
+        extra = {} if self.ema is None else {"trained_model": s.model.state_dict(), "ema": self.ema.state_dict()}
         return {
-            "model": s.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            **extra, "model": self.eval_model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "batch_index": self.batch_index,
             "epoch": self.batch_index // self.batches_per_epoch, "phase": self.phase_of(self.batch_index // self.batches_per_epoch),
             "rng": rng_state(self.generator), "config": config_to_yaml(self.config), "version": __version__,
@@ -205,7 +217,11 @@ class Trainer:
         s = self.setup
         if state["text_hash"] != text_hash(s.text, self.names):
             raise CheckpointError(f"{path}: trained with another vocabulary or teacher text embeddings")
-        s.model.load_state_dict(state["model"])
+        if (self.ema is None) != ("ema" not in state):
+            raise CheckpointError(f"{path}: train.ema_decay differs from the run it continues")
+        s.model.load_state_dict(state["model"] if self.ema is None else state["trained_model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.batch_index = state["step"], state["batch_index"]
@@ -267,7 +283,7 @@ class Trainer:
             self_epoch = epoch - cfg.epochs_guided
             first_batch = self.batch_index - epoch * self.batches_per_epoch
             if phase == "self" and self_epoch % max(1, cfg.self_every) == 0 and first_batch == 0:
-                s.train_set.self_labels = relabel(s.model, text, s.train_set, self.device, self.config,
+                s.train_set.self_labels = relabel(self.eval_model, text, s.train_set, self.device, self.config,
                                                   self.progress and self.rank == 0)
             criterion = MethodCriterion(self.config.loss, self.seen, self.unseen, phase, self.generator)
             s.train_set.set_epoch(epoch)
@@ -286,6 +302,8 @@ class Trainer:
                     self.optimizer.zero_grad(set_to_none=True)
                     self.scheduler.step()
                     self.step += 1
+                    if self.ema is not None:
+                        self.ema.update_parameters(s.model)
                 for key, value in out.items():
                     if key.startswith("loss"):
                         value = distributed.all_reduce_sum(value.detach().float().clone()) / self.world
@@ -326,7 +344,7 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
     if trainer.rank == 0:
         atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
     if config.run.eval_split:
-        metrics = evaluate(trainer.setup.model, trainer.setup.text, eval_set(config, config.run.eval_split),
+        metrics = evaluate(trainer.eval_model, trainer.setup.text, eval_set(config, config.run.eval_split),
                            trainer.setup.split, trainer.device, progress)
         if trainer.rank == 0:
             save_metrics(metrics, run_dir)

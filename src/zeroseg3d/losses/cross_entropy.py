@@ -63,7 +63,8 @@ def lovasz_softmax(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     targets = targets[rows].long()
     present = torch.unique(targets)
     foreground = (targets[:, None] == present[None, :]).float()          # (P, K) per present class
-    errors, order = torch.sort((foreground - probs[:, present]).abs(), dim=0, descending=True)
+    # stable: ties (points of equal error) keep one order, so a step is reproducible bit for bit
+    errors, order = torch.sort((foreground - probs[:, present]).abs(), dim=0, descending=True, stable=True)
     sorted_fg = foreground.gather(0, order)
     total = sorted_fg.sum(0)
     jaccard = 1.0 - (total - sorted_fg.cumsum(0)) / (total + (1 - sorted_fg).cumsum(0))

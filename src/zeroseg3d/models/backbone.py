@@ -61,7 +61,6 @@ class SparseUNet(nn.Module):
     def __init__(self, in_channels: int, spec: UNetSpec):
         super().__init__()
         spconv = import_spconv()
-        self.spconv = spconv
         self.stem = spconv.SparseSequential(
             spconv.SubMConv3d(in_channels, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU(),
             spconv.SubMConv3d(spec.stem, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU())
@@ -94,7 +93,7 @@ class SparseUNet(nn.Module):
         # each stride-2 level halves the grid: a tiny or flat scan still needs one cell at the bottom
         smallest = 2 ** len(self.down)
         spatial = [max(int(size), smallest) for size in coords[:, 1:].max(dim=0).values + 2]
-        x = self.spconv.SparseConvTensor(features, coords.int(), spatial, batch_size)
+        x = import_spconv().SparseConvTensor(features, coords.int(), spatial, batch_size)
         x = self.stem(x)
         skips = [x]
         for down, blocks in zip(self.down, self.encoder):
