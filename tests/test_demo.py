@@ -13,7 +13,8 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, quick=True, seed=0, progress=False)
     for name in ("report.md", "metrics.json", "metrics_per_frame.npz", "iou_per_class.png", "training_curves.png",
-                 "bev_08_000000.png", "camera_08_000000.png", "student/checkpoints/self.pt",
+                 "confusion.png", "example_08_000000_bev.png", "example_08_000000_image_2.png",
+                 "student/checkpoints/self.pt",
                  "teacher/zs3d-world-clip.safetensors", "teacher/cache/quality_val.json"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
@@ -23,6 +24,7 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
                                     "student_training_and_eval", "pictures"}
     report = (out / "report.md").read_text()
     assert "Time per stage" in report and "motorcycle (unseen)" in report
+    assert "![confusion matrix](confusion.png)" in report and "example_08_000000_image_2.png" in report
     # student and teacher side by side, each figure with its interval over streets
     assert "| teacher pseudo labels | camera view |" in report and "95% intervals" in report
     assert set(saved["interval"]) >= {"miou", "miou_unseen", "per_class"}
