@@ -3,7 +3,8 @@
 Rows, each adding one thing to the row before: seen-only (no teacher), + pseudo labels,
 + MCFA global, + MCFA local, + self-training (`full`: the seed paper's method), + pseudo labels
 consolidated over time (`temporal`), + over objects (`objects`), + the teacher's most probable
-unseen class as the label of an unlabelled point (`objects_among`: the defaults); then
+unseen class as the label of an unlabelled point (`objects_among`: the defaults), + moving-average
+weights (`ema`, not kept); then
 annotation-free (no 3D labels) and the teacher alone (its pseudo labels as predictions,
 nothing outside the camera view). Rows without
 Rows without
@@ -48,12 +49,13 @@ ROWS = {
     "temporal": TEMPORAL + NO_OBJECTS + ARGMAX,
     "objects": TEMPORAL + ["loss.pseudo_object_radius=0.5"] + ARGMAX,
     "objects_among": TEMPORAL + ["loss.pseudo_object_radius=0.5", "loss.pseudo_among=unseen"],  # the defaults
+    "ema": TEMPORAL + ["loss.pseudo_object_radius=0.5", "loss.pseudo_among=unseen", "train.ema_decay=0.98"],
     "annotation_free": ["data.unseen_split=annotation_free"] + TEMPORAL + NO_OBJECTS + ARGMAX,
 }
 # the row each row adds to (its change is measured against that one)
 PREVIOUS = {"pseudo": "seen_only", "pseudo_global": "pseudo", "pseudo_global_local": "pseudo_global",
             "full": "pseudo_global_local", "temporal": "full", "objects": "temporal",
-            "objects_among": "objects"}
+            "objects_among": "objects", "ema": "objects_among"}
 
 
 def teacher_only(config) -> dict:
