@@ -156,3 +156,26 @@ def test_command_line_numbers_and_devices_are_checked(capsys):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
             resolve_device("cuda")
+
+
+def test_config_vocabulary_and_sidecar_text_is_checked(tmp_path):
+    import time
+
+    from zeroseg3d.config import load_config
+
+    cases = {
+        "base.yaml": (b"_base_: 123\n", "_base_ must name a config file or a list of them, not 123"),
+        "utf8.yaml": (b"run:\n  name: \xff\xfe\n", r"not UTF-8 text \(byte 13"),
+        # nested aliases expand exponentially: refused at the first alias, in no time
+        "bomb.yaml": (b'a: &a ["x", "x"]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n'
+                      b"c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n", r"aliases \(\*name\) are not allowed here \(line 2"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        start = time.monotonic()
+        with pytest.raises(ConfigError, match=message):
+            load_config(tmp_path / name)
+        assert time.monotonic() - start < 2
+    (tmp_path / "vocab.yaml").write_bytes(b"name: v\nclasses:\n- {name: car\xff}\n")
+    with pytest.raises(ConfigError, match=r"vocab\.yaml: not UTF-8 text"):
+        Vocabulary.load(tmp_path / "vocab.yaml")

@@ -71,10 +71,13 @@ def build_vocabulary(data: DataConfig):
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    from zeroseg3d.utils.yaml_text import parse_yaml, read_text_utf8, yaml_problem
+
+    text = read_text_utf8(path, lambda problem: ConfigError(f"{path}: {problem}"))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse_yaml(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+        raise ConfigError(f"{path}: invalid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must hold a mapping at top level")
     return data
@@ -89,7 +92,9 @@ def _compose(path: Path, chain: tuple[Path, ...] = ()):
         raise ConfigError(f"{path}: _base_ cycle through {' -> '.join(map(str, chain))}")
     data = _read_yaml(path)
     bases = data.pop(BASE_KEY, [])
-    bases = [bases] if isinstance(bases, str) else list(bases)
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: {BASE_KEY} must name a config file or a list of them, not {bases!r}")
     merged = OmegaConf.create()
     for base in bases:
         merged = OmegaConf.merge(merged, _compose(path.parent / base, chain + (path,)))
@@ -123,11 +128,13 @@ def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str]
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from zeroseg3d.utils.yaml_text import parse_yaml
+
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(yaml.safe_load(text) or {}),
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(parse_yaml(text) or {}),
                                  OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)
     except (OmegaConfBaseException, yaml.YAMLError) as exc:

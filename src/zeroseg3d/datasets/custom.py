@@ -56,10 +56,13 @@ def find_scans(path: str | Path) -> list[Path]:
 
 
 def _read_sidecar(path: Path) -> dict:
+    from zeroseg3d.utils.yaml_text import parse_yaml, read_text_utf8, yaml_problem
+
+    text = read_text_utf8(path, lambda problem: DataError(path, problem))
     try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        data = json.loads(text) if path.suffix == ".json" else parse_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise DataError(path, f"unreadable sidecar ({exc})") from None
+        raise DataError(path, f"unreadable sidecar: {exc if isinstance(exc, json.JSONDecodeError) else yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise DataError(path, "a sidecar must hold a mapping")
     return data

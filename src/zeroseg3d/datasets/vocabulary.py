@@ -72,7 +72,9 @@ class Vocabulary:
         if path.suffix in (".yaml", ".yml") or path.exists():
             if not path.is_file():
                 raise ConfigError(f"{path}: vocabulary file not found")
-            text, source = path.read_text(), str(path)
+            from zeroseg3d.utils.yaml_text import read_text_utf8
+
+            text, source = read_text_utf8(path, lambda problem: ConfigError(f"{path}: {problem}")), str(path)
         else:
             package_file = resources.files("zeroseg3d.vocabularies") / f"{name_or_path}.yaml"
             if not package_file.is_file():
@@ -85,7 +87,13 @@ class Vocabulary:
                     "or pass a path to a vocabulary YAML file"
                 )
             text, source = package_file.read_text(), f"zeroseg3d/vocabularies/{name_or_path}.yaml"
-        return cls.from_dict(yaml.safe_load(text), source=source)
+        from zeroseg3d.utils.yaml_text import parse_yaml, yaml_problem
+
+        try:
+            data = parse_yaml(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: invalid YAML: {yaml_problem(exc)}") from None
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<memory>") -> "Vocabulary":
