@@ -29,30 +29,27 @@ NETWORKS = ("zeroseg3d_minkunet34", "reference_spunet")
 
 
 def build(network: str):
+    """The network behind one interface: batch and text in, per-point logits out."""
     from torch import nn
 
-    if network == "reference_spunet":
-        from reference_spunet import ReferenceSpUNet
-
-        net = ReferenceSpUNet(4, 19)
-
-        class Wrapped(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.net = net
-
-            def forward(self, batch, text):
-                coords = batch["voxel_coords"]
-                from zeroseg3d.models.segmentor import voxel_means
-
-                feats = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
-                return {"logits": self.net(feats, coords, len(batch["offsets"]) - 1)[batch["point_to_voxel"]]}
-
-        return Wrapped()
     from zeroseg3d.models.config import ModelConfig
-    from zeroseg3d.models.segmentor import ZeroShotSegmentor
+    from zeroseg3d.models.segmentor import ZeroShotSegmentor, voxel_means
 
-    return ZeroShotSegmentor(ModelConfig(backbone="minkunet34"), 512)
+    if network != "reference_spunet":
+        return ZeroShotSegmentor(ModelConfig(backbone="minkunet34"), 512)
+    from reference_spunet import ReferenceSpUNet
+
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = ReferenceSpUNet(4, 19)
+
+        def forward(self, batch, text):
+            coords = batch["voxel_coords"]
+            features = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
+            return {"logits": self.net(features, coords, len(batch["offsets"]) - 1)[batch["point_to_voxel"]]}
+
+    return Reference()
 
 
 def measure(network: str, voxel: float, repeat: int, batch_size: int, precision: str) -> dict:

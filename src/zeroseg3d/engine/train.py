@@ -45,7 +45,6 @@ class Setup:
 
 
 def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
-    from zeroseg3d.teacher.loading import weights_identity
     from zeroseg3d.teacher.temporal import consolidate
     from zeroseg3d.teacher.teacher import Teacher, teacher_outputs_key
 
@@ -53,7 +52,7 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     frames = build_dataset(config.data, config.data.split)
     split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
     # the CLIP weights load only when the text embeddings are not cached yet
-    key, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
+    key, identity, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
     if text is None:
         teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
         key, text = teacher.key, teacher.text
@@ -71,7 +70,7 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
                                 object_radius=config.loss.pseudo_object_radius)
     torch.manual_seed(config.run.seed)
     model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
-    return Setup(config, device, split, text, key, weights_identity(config.teacher), train_set, model)
+    return Setup(config, device, split, text, key, identity, train_set, model)
 
 
 def eval_set(config: Config, split_name: str) -> SegmentationSet:

@@ -67,17 +67,17 @@ def _key(identity: str, synonyms, templates, config: TeacherConfig, pairing: Pai
 
 
 def teacher_outputs_key(config: TeacherConfig, vocabulary: Vocabulary,
-                        pairing: PairingConfig | None = None) -> tuple[str, torch.Tensor | None]:
-    """The teacher cache's key and the cached (C, D) text embeddings (None when not cached),
-    without loading the CLIP model: what training needs once the teacher stage has run. The
-    weights' identity is part of the key (teacher.loading.weights_identity)."""
+                        pairing: PairingConfig | None = None) -> tuple[str, str, torch.Tensor | None]:
+    """The teacher cache's key, the weights' identity (teacher.loading.weights_identity, part of
+    the key) and the cached (C, D) text embeddings (None when not cached), without loading the
+    CLIP model: what training needs once the teacher stage has run."""
     from zeroseg3d.teacher.loading import weights_identity
 
     identity = weights_identity(config)
     templates = templates_for(config.templates)
     synonyms = [vocabulary.synonyms(i) for i in range(vocabulary.num_classes)]
     text = _read_text(_text_path(identity, synonyms, templates, config.cache_dir), len(synonyms))
-    return _key(identity, synonyms, templates, config, pairing or PairingConfig()), text
+    return _key(identity, synonyms, templates, config, pairing or PairingConfig()), identity, text
 
 
 class Teacher:
