@@ -3,11 +3,9 @@
 Rows, each adding one thing to the row before: seen-only (no teacher), + pseudo labels,
 + MCFA global, + MCFA local, + self-training (`full`: the seed paper's method), + pseudo labels
 consolidated over time (`temporal`), + over objects (`objects`), + the teacher's most probable
-unseen class as the label of an unlabelled point (`objects_among`: the defaults), + moving-average
-weights (`ema`, not kept); then
+unseen class as the label of an unlabelled point (`objects_among`: the defaults); then
 annotation-free (no 3D labels) and the teacher alone (its pseudo labels as predictions,
 nothing outside the camera view). Rows without
-Rows without
 self-training train as many steps, all CLIP-guided, so that a row measures its component and
 not extra steps. Each student row is trained with every seed and evaluated on the demo's
 validation streets; the table keeps the mean over seeds, their spread, the bootstrap interval
@@ -15,7 +13,7 @@ over streets, and the change from the row before with its paired bootstrap inter
 streets resampled for both rows, averaged over seeds). Uses the world, teacher and cache of a
 finished `make demo` (runs/demo by default). Writes benchmarks/results/ablation.{json,md}.
 
-    python benchmarks/ablation.py [--demo runs/demo] [--seeds 0 1] [--epochs 6 2]
+    python benchmarks/ablation.py [--demo runs/demo] [--seeds 0 1] [--epochs 6 2] [--parallel 2 --threads 1]
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS  # noqa: E402
+from common import RESULTS, train_students  # noqa: E402
 
 from zeroseg3d.metrics import PER_FRAME, SCORES  # noqa: E402
 
@@ -49,13 +47,12 @@ ROWS = {
     "temporal": TEMPORAL + NO_OBJECTS + ARGMAX,
     "objects": TEMPORAL + ["loss.pseudo_object_radius=0.5"] + ARGMAX,
     "objects_among": TEMPORAL + ["loss.pseudo_object_radius=0.5", "loss.pseudo_among=unseen"],  # the defaults
-    "ema": TEMPORAL + ["loss.pseudo_object_radius=0.5", "loss.pseudo_among=unseen", "train.ema_decay=0.98"],
     "annotation_free": ["data.unseen_split=annotation_free"] + TEMPORAL + NO_OBJECTS + ARGMAX,
 }
 # the row each row adds to (its change is measured against that one)
 PREVIOUS = {"pseudo": "seen_only", "pseudo_global": "pseudo", "pseudo_global_local": "pseudo_global",
             "full": "pseudo_global_local", "temporal": "full", "objects": "temporal",
-            "objects_among": "objects", "ema": "objects_among"}
+            "objects_among": "objects"}
 
 
 def teacher_only(config) -> dict:
@@ -109,44 +106,50 @@ def paired_change(runs: list[dict], before: list[dict], split, samples: int = 10
 
 def main() -> None:
     from zeroseg3d.engine.demo import FULL, world_config
-    from zeroseg3d.engine.train import run_training
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--demo", default="runs/demo")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, nargs=2, default=[6, 2], metavar=("GUIDED", "SELF"))
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help="rows to train (none: only the teacher row)")
+    parser.add_argument("--parallel", type=int, default=1, help="students trained at once")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per student")
     args = parser.parse_args()
-    demo = Path(args.demo)
+    demo = Path(args.demo).resolve()
     schedule = [f"train.epochs_guided={args.epochs[0]}", f"train.epochs_self={args.epochs[1]}"]
     same_length = [f"train.epochs_guided={sum(args.epochs)}"]
     # rows of an earlier run that this one does not redo are kept
     previous = json.loads((RESULTS / "ablation.json").read_text()) if (RESULTS / "ablation.json").is_file() else []
     table = [r for r in previous if r["name"] in ROWS and r["name"] not in args.rows]
-    results = {}
+    split = _split(world_config(demo, FULL, args.seeds[0], schedule))
+    results: dict[str, list[dict]] = {}
     started = time.time()
-    for name in args.rows:
-        runs = []
-        for seed in args.seeds:
-            row = ROWS[name] + (same_length if "train.epochs_self=0" in ROWS[name] else [])
-            config = world_config(demo, FULL, seed, schedule + row)
-            result = run_training(config, demo / "ablation" / f"{name}_seed{seed}", progress=False)
-            runs.append(result["metrics"])
-            print(f"{name} seed {seed}: mIoU {result['metrics']['miou']:.1f}, unseen {result['metrics']['miou_unseen']:.1f}, "
-                  f"hIoU {result['metrics']['hiou']:.1f} ({time.time() - started:.0f} s)", flush=True)
-        results[name] = runs
-        entry = {"name": name, "seeds": args.seeds, **seed_statistics(runs),
-                 "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]},
-                 "unseen_classes": runs[0]["unseen_classes"]}
-        before = PREVIOUS.get(name)
-        earlier = results.get(before) or stored_runs(demo, before, args.seeds)
-        if earlier:
-            entry["change"] = {"from": before, **paired_change(runs, earlier, _split(config))}
-        table.append(entry)
+    jobs = [(name, schedule + ROWS[name] + (same_length if "train.epochs_self=0" in ROWS[name] else []), seed)
+            for name in args.rows for seed in args.seeds]
+    for name, seed, metrics in train_students(demo, jobs, "ablation", args.parallel, args.threads):
+        if metrics is None:
+            continue
+        print(f"{name} seed {seed}: mIoU {metrics['miou']:.1f}, unseen {metrics['miou_unseen']:.1f}, "
+              f"hIoU {metrics['hiou']:.1f} ({time.time() - started:.0f} s)", flush=True)
+        results.setdefault(name, []).append(metrics)
+        if len(results[name]) < len(args.seeds):
+            continue
+        results[name].sort(key=lambda r: r["seed"])
+        table = [r for r in table if r["name"] != name] + [row_entry(name, results[name], args.seeds)]
+        # a row's change needs the row before: computed for every finished row whose row before is there
+        for entry in table:
+            before = PREVIOUS.get(entry["name"])
+            runs = results.get(entry["name"])
+            earlier = results.get(before) if before in results and len(results[before]) == len(args.seeds) else None
+            if runs and len(runs) == len(args.seeds):
+                earlier = earlier or stored_runs(demo, before, args.seeds)
+                if earlier:
+                    entry["change"] = {"from": before, **paired_change(runs, earlier, split)}
         table.sort(key=lambda r: list(ROWS).index(r["name"]))
         _write(table, args, started)
     config = world_config(demo, FULL, args.seeds[0], schedule)
     teacher = teacher_only(config)
+    table = [r for r in table if r["name"] != "teacher_only"]
     table.append({"name": "teacher_only", "seeds": [],
                   "mean": {**{k: teacher[k] for k in SCORES}, **{f"fov_{k}": teacher["fov"][k] for k in SCORES}},
                   "std": None,
@@ -154,6 +157,12 @@ def main() -> None:
                                **{f"fov_{k}": teacher["fov"]["interval"][k] for k in SCORES}},
                   "per_class": teacher["fov"]["per_class"]})
     _write(table, args, started)
+
+
+def row_entry(name: str, runs: list[dict], seeds: list[int]) -> dict:
+    return {"name": name, "seeds": seeds, **seed_statistics(runs),
+            "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]},
+            "unseen_classes": runs[0]["unseen_classes"]}
 
 
 def stored_runs(demo: Path, name: str | None, seeds: list[int]) -> list[dict] | None:
@@ -173,7 +182,7 @@ def stored_runs(demo: Path, name: str | None, seeds: list[int]) -> list[dict] | 
 
 
 def _split(config):
-    from zeroseg3d.config import build_vocabulary
+    from zeroseg3d.datasets.vocabulary import build_vocabulary
 
     return build_vocabulary(config.data).split(config.data.unseen_split, config.data.unseen_classes)
 

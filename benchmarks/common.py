@@ -57,3 +57,39 @@ def target_line(label: str, value: float, target: float, unit: str, lower_is_bet
         return f"{label}: {value:.3g} {unit} (target {'<=' if lower_is_better else '>='} {target:g}: met)"
     ratio = value / target if lower_is_better else target / value
     return f"{label}: {value:.3g} {unit} (target {'<=' if lower_is_better else '>='} {target:g}: MISSED by {ratio:.2f}x)"
+
+
+def train_student(demo: str, folder: str, overrides: list[str], seed: int, threads: int, workers: int) -> dict:
+    """One student on the demo's world with these config overrides (run in a worker
+    process): its validation metrics, with the seconds and steps it took."""
+    import torch
+
+    from zeroseg3d.engine.demo import FULL, world_config
+    from zeroseg3d.engine.train import run_training
+
+    torch.set_num_threads(threads)
+    config = world_config(Path(demo), FULL, seed, [*overrides, f"train.threads={threads}",
+                                                   f"train.num_workers={workers}"])
+    start = time.time()
+    result = run_training(config, Path(demo) / folder, progress=False)
+    return {**result["metrics"], "seed": seed, "seconds": round(time.time() - start, 1), "steps": result["steps"]}
+
+
+def train_students(demo: Path, jobs: list[tuple[str, list[str], int]], folder: str, parallel: int = 1,
+                   threads: int = 2, workers: int = 0):
+    """Train (name, overrides, seed) jobs, ``parallel`` at once (on 2 cores, two runs of one
+    thread each get through 1.4x the steps of one run of two threads); yields (name, seed,
+    metrics) as each ends, metrics None for a run that failed (its error is printed)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(train_student, str(demo), f"{folder}/{name}_seed{seed}", overrides, seed, threads,
+                               workers): (name, seed) for name, overrides, seed in jobs}
+        for future in as_completed(futures):
+            name, seed = futures[future]
+            try:
+                yield name, seed, future.result()
+            except Exception as error:  # one failed run is reported, the others go on
+                print(f"{name} seed {seed}: FAILED {type(error).__name__}: {error}", flush=True)
+                yield name, seed, None

@@ -1,6 +1,7 @@
 """The engine: resume equals an uninterrupted run; evaluate, predict and export; safe loading."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,8 +187,26 @@ def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
     from zeroseg3d.engine.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "dim.pt", state)
-    with pytest.raises(CheckpointError, match="dimension 7 do not match"):
+    with pytest.raises(CheckpointError, match="embed_dim .* but 7-d text embeddings"):
         Segmenter.from_checkpoint(tmp_path / "dim.pt")
+    state = trainer.state()
+    first_weight = next(k for k, v in state["model"].items() if v.ndim > 1)
+    hostile = {
+        "no config": ({"config": None}, "no config text"),
+        "no vocabulary": ({"vocabulary": None}, "vocabulary is not a list"),
+        "1-D text": ({"text_embeddings": torch.zeros(16)}, "not a .classes, dim. float tensor"),
+        "3 names, 16 embeddings": ({"vocabulary": ["a", "b", "c"]}, "3 class names but 16 text embeddings"),
+        "NaN text": ({"text_embeddings": torch.full_like(state["text_embeddings"], float("nan"))}, "NaN or inf"),
+        "integer text": ({"text_embeddings": torch.zeros(16, 8, dtype=torch.int64)}, "float tensor"),
+        "wrong shapes": ({"model": {**state["model"], first_weight: torch.zeros(3, 3)}}, "do not fit"),
+        "missing weight": ({"model": {k: v for k, v in state["model"].items() if k != first_weight}}, "do not fit"),
+        "weights not tensors": ({"model": {"a": 1}}, "not a mapping of tensors"),
+    }
+    for name, (change, message) in hostile.items():
+        path = save_checkpoint(tmp_path / "hostile.pt", {**state, **change})
+        with pytest.raises(CheckpointError, match=message) as error:
+            Segmenter.from_checkpoint(path)
+        assert str(path) in str(error.value) and "\n" not in str(error.value), name
 
 
 def test_two_process_gloo_run_matches_a_single_process_one(tiny_run, tmp_path):
@@ -225,7 +244,7 @@ def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run,
     from zeroseg3d.teacher import teacher as teacher_module
     from zeroseg3d.teacher.teacher import Teacher
 
-    from zeroseg3d.config import build_vocabulary
+    from zeroseg3d.datasets.vocabulary import build_vocabulary
 
     root, config_path, _ = tiny_run
     config = load_config(config_path, ["run.eval_split=null"])
@@ -282,3 +301,61 @@ def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tmp_
         with pytest.raises(ZeroSeg3DError):
             Segmenter.from_checkpoint(path).predict(points, classes=["fire hydrant", "car"])
         assert not marker.exists()
+
+
+def test_an_exported_bundle_predicts_new_names_elsewhere_without_the_teacher_files(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    from zeroseg3d.datasets.io import read_kitti_bin
+
+    root, config_path, world = tiny_run
+    checkpoint = root / "bundle_run" / "checkpoints" / "last.pt"
+    if not checkpoint.is_file():
+        run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
+                     root / "bundle_run", progress=False)
+    points = read_kitti_bin(world / "sequences" / "00" / "velodyne" / "000000.bin")
+    names = ["car", "fire hydrant", "street"]
+    expected = Segmenter.from_checkpoint(checkpoint, "cpu").predict(points, classes=names)
+    assert main(["export", str(checkpoint), str(tmp_path / "bundle")]) == 0
+    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["bundle.json", "student.safetensors",
+                                                                       "text.safetensors"]
+    # another machine: the bundle alone, another working directory, the teacher's files gone
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.copytree(tmp_path / "bundle", moved)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setattr("zeroseg3d.teacher.loading.load_clip", lambda *a, **k: pytest.fail("loaded the teacher"))
+    result = Segmenter.from_checkpoint(moved, "cpu").predict(points, classes=names)
+    assert result.class_names == names
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_allclose(result.scores, expected.scores, rtol=1e-5, atol=1e-6)
+    # a damaged bundle is refused in one line
+    (moved / "student.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a readable zeroseg3d bundle"):
+        Segmenter.from_checkpoint(moved, "cpu")
+
+
+def test_a_checkpoint_finds_its_teacher_by_relative_paths_from_another_working_directory(tiny_run, tmp_path,
+                                                                                         monkeypatch):
+    import shutil
+
+    from zeroseg3d.engine.checkpoint import save_checkpoint
+
+    root, config_path, _ = tiny_run
+    trainer = Trainer(load_config(config_path, ["run.eval_split=null"]), tmp_path / "x", progress=False)
+    state = trainer.state()
+    model_config = trainer.config.teacher.model_config
+    # a project folder: the teacher's files and the run, the config's paths relative to the project
+    project = tmp_path / "project"
+    (project / "teacher").mkdir(parents=True)
+    shutil.copy(model_config, project / "teacher")
+    relative = f"teacher/{Path(model_config).name}"
+    state["config"] = state["config"].replace(str(model_config), relative)
+    assert relative in state["config"]
+    state["workdir_from_run"] = "../.."
+    checkpoint = save_checkpoint(project / "runs" / "student" / "checkpoints" / "last.pt", state)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = Segmenter.from_checkpoint(checkpoint, "cpu").predict(np.random.default_rng(0).uniform(-5, 5, (300, 3)),
+                                                                  classes=["car", "fire hydrant"])
+    assert result.class_names == ["car", "fire hydrant"] and set(np.unique(result.labels)) <= {0, 1}

@@ -107,19 +107,19 @@ def test_augmentation_keeps_the_pairing(rng):
     np.testing.assert_allclose(uv, augmented.pairing.uv, atol=1e-2)
 
 
-def test_collate_offsets_points_voxels_and_cameras(rng):
+def test_collate_offsets_points_voxels_and_pairs(rng):
     builder = SampleBuilder(0.2)
     samples = [builder(_frame(rng, 500)), builder(_frame(rng, 700))]
     batch = collate(samples)
     n0, v0 = len(samples[0].points), len(samples[0].voxel_coords)
     assert batch["offsets"].tolist() == [0, 500, 1200]
-    assert batch["camera_offsets"].tolist() == [0, 1, 2]
     assert batch["voxel_coords"].shape == (v0 + len(samples[1].voxel_coords), 4)
     assert batch["voxel_coords"][:v0, 0].eq(0).all() and batch["voxel_coords"][v0:, 0].eq(1).all()
-    # indices of the second sample point into its own rows
-    second = batch["pair_camera"] == 1
-    assert (batch["pair_point"][second] >= n0).all() and (batch["pair_point"][~second] < n0).all()
-    np.testing.assert_array_equal(batch["pair_point"][second].numpy() - n0, samples[1].pairing.point_idx)
+    # the pairs of each sample, in order, their points offset into the batch's rows
+    p0 = len(samples[0].pairing)
+    assert len(batch["pair_point"]) == p0 + len(samples[1].pairing)
+    np.testing.assert_array_equal(batch["pair_point"][:p0].numpy(), samples[0].pairing.point_idx)
+    np.testing.assert_array_equal(batch["pair_point"][p0:].numpy() - n0, samples[1].pairing.point_idx)
     p2v = batch["point_to_voxel"].numpy()
     np.testing.assert_array_equal(batch["voxel_coords"].numpy()[p2v[n0:], 1:],
                                   samples[1].voxel_coords[samples[1].point_to_voxel])

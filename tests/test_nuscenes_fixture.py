@@ -21,12 +21,13 @@ R_EGO_FROM_FRONT = np.array([[0.0, 0, 1], [-1, 0, 0], [0, -1, 0]])
 R_EGO_FROM_BACK = np.array([[0.0, 0, -1], [1, 0, 0], [0, -1, 0]])
 R_EGO_FROM_LIDAR = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])  # 90 degrees about z
 
-# lidar frame points; the first is straight ahead of CAM_FRONT (see test), the second 1 m right of it
+# lidar frame points (x, y, z, intensity 0-255, ring); the first is straight ahead of CAM_FRONT
+# (see test), the second 1 m right of it
 POINTS = np.array([
-    [0.0, -11.5, -0.3, 0.5, 0],
-    [-1.0, -11.5, -0.3, 0.6, 0],
-    [0.0, 12.0, -0.3, 0.7, 0],   # behind the car: seen by CAM_BACK
-    [30.0, 0.0, -0.3, 0.1, 0],   # to the left: seen by neither camera
+    [0.0, -11.5, -0.3, 51, 0],
+    [-1.0, -11.5, -0.3, 153, 1],
+    [0.0, 12.0, -0.3, 255, 2],   # behind the car: seen by CAM_BACK
+    [30.0, 0.0, -0.3, 0, 3],   # to the left: seen by neither camera
 ], dtype=np.float32)
 RAW_LABELS = np.array([17, 24, 9, 31], dtype=np.uint8)
 
@@ -109,7 +110,8 @@ def test_reads_keyframes_labels_and_cameras(nuscenes_root):
     dataset = NuScenesLidarSeg(nuscenes_root, VERSION, "mini_train")
     assert dataset.frame_ids == ["sample0", "sample1"]
     frame = dataset[0]
-    np.testing.assert_array_equal(frame.points, POINTS[:, :4])
+    np.testing.assert_array_equal(frame.points[:, :3], POINTS[:, :3])
+    np.testing.assert_allclose(frame.points[:, 3], [0.2, 0.6, 1.0, 0.0], rtol=1e-6)   # intensity / 255
     assert [dataset.vocabulary.names[i] if i >= 0 else None for i in frame.labels] == [
         "car", "driveable_surface", "barrier", None]
     assert [c.name for c in frame.cameras] == ["CAM_FRONT", "CAM_BACK"]
@@ -152,3 +154,14 @@ def test_label_count_mismatch(nuscenes_root):
     np.zeros(3, np.uint8).tofile(nuscenes_root / f"lidarseg/{VERSION}/sd_LIDAR_TOP_1_lidarseg.bin")
     with pytest.raises(DataError, match="label/point count mismatch: 3 labels for 4 points"):
         NuScenesLidarSeg(nuscenes_root, VERSION, "mini_train")[1]
+
+
+def test_the_command_line_opens_a_devkit_root_by_path(nuscenes_root, capsys):
+    from zeroseg3d.cli import main
+    from zeroseg3d.datasets import open_path
+
+    dataset = open_path(nuscenes_root)
+    assert len(dataset) >= 1 and dataset.vocabulary.name == "nuscenes"
+    assert [c.name for c in dataset[0].cameras] == ["CAM_FRONT", "CAM_BACK"]   # the fixture's two
+    assert main(["data", "inspect", str(nuscenes_root)]) == 0
+    assert "nuscenes" in capsys.readouterr().out.lower()

@@ -32,6 +32,13 @@ def text_matrix(num_classes, dim=32, seed=0):
     return F.normalize(torch.randn(num_classes, dim, generator=generator), dim=-1)
 
 
+def test_the_config_names_exactly_the_backbone_variants():
+    from zeroseg3d.models.backbone import VARIANTS
+    from zeroseg3d.models.config import BACKBONE_VARIANTS
+
+    assert tuple(VARIANTS) == BACKBONE_VARIANTS
+
+
 def test_forward_backward_and_gradient_flow(world_frame):
     dataset, frame = world_frame
     batch = collate([SampleBuilder(0.2)(frame)])

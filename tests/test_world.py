@@ -102,6 +102,21 @@ def test_camera_and_lidar_agree(world):
     assert min(agreement) > 0.9, agreement
 
 
+def test_the_world_config_lists_the_classes_the_world_renders():
+    from pathlib import Path
+
+    import yaml
+
+    from zeroseg3d.datasets.vocabulary import Vocabulary
+    from zeroseg3d.world.scene import RAW, WORLD_CLASSES
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "world.yaml").read_text())
+    assert config["data"]["classes"] == WORLD_CLASSES
+    kitti = Vocabulary.load("semantickitti")
+    rendered = {kitti.names[kitti.map_raw([raw])[0]] for raw in RAW.values()}
+    assert rendered == set(WORLD_CLASSES)
+
+
 def test_generation_is_deterministic(tmp_path, world):
     main(["world", "generate", "--out", str(tmp_path), "--sequences", "1", "--start", "1",
           "--frames", "2", "--seed", "5", "--workers", "1"])

@@ -41,6 +41,12 @@ class DataConfig:
     pairing: PairingConfig = field(default_factory=PairingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
+    def __post_init__(self) -> None:
+        if not 0 < self.voxel_size <= 10:
+            raise ConfigError(f"data.voxel_size must be in (0, 10] metres, not {self.voxel_size}")
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
+            raise ConfigError(f"data.image_size must be [width, height] in pixels, not {self.image_size}")
+
 
 @dataclass
 class RunConfig:
@@ -48,6 +54,10 @@ class RunConfig:
     output_dir: str = "runs"            # a run writes into output_dir/name
     seed: int = 0
     eval_split: Optional[str] = "val"   # evaluated after training (None: skip)
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"run.seed must be >= 0, not {self.seed}")
 
 
 @dataclass
@@ -58,14 +68,6 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
-
-
-def build_vocabulary(data: DataConfig):
-    """The vocabulary a DataConfig names, restricted to data.classes when given."""
-    from zeroseg3d.datasets.vocabulary import Vocabulary
-
-    vocabulary = Vocabulary.load(data.vocabulary)
-    return vocabulary.restrict(data.classes) if data.classes else vocabulary
 
 
 def _read_yaml(path: Path) -> dict:

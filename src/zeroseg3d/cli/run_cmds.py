@@ -73,14 +73,8 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from tqdm import tqdm
-
-    from zeroseg3d.datasets import open_path
-    from zeroseg3d.engine.export import palette, write_prediction
-    from zeroseg3d.geometry.projection import pair_points
-    from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
-
     from zeroseg3d.cli import output_folder
+    from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
     from zeroseg3d.errors import ConfigError
 
     out = output_folder(args.out)
@@ -92,44 +86,28 @@ def run_predict(args) -> int:
             raise ConfigError(f"--classes {args.classes!r} names no class")
     elif args.vocabulary:
         classes = load_vocabulary_file(args.vocabulary)
-    names, _ = segmenter.text_for(classes)
-    colors = palette(names)
-    written = 0
-    for path in args.inputs:
-        dataset = open_path(path)
-        for index in tqdm(range(len(dataset)), desc=str(path), unit="scan"):
-            frame = dataset[index]
-            result = segmenter.predict(frame, names)
-            stem = out / frame.frame_id.replace("/", "_")
-            write_prediction(stem, args.format, frame.points, result.labels, names, colors)
-            if args.pictures:
-                from zeroseg3d.engine.visualize import scan_pictures
+    on_scan = None
+    if args.view:
+        from zeroseg3d.engine.visualize import show_interactive
 
-                pairing = pair_points(frame.xyz, frame.cameras, segmenter.config.data.pairing)
-                truth = _truth_in(names, frame, dataset)
-                scan_pictures(frame, pairing, result.labels, truth, names, colors, out, stem.name)
-            if args.view:
-                from zeroseg3d.engine.visualize import show_interactive
+        def on_scan(frame, result, colors):
+            if not show_interactive(frame.points, result.labels, colors, frame.frame_id):
+                print("no interactive view: install open3d and run with a display (PNGs: --pictures)")
+                return False
+            return True
 
-                if not show_interactive(frame.points, result.labels, colors, frame.frame_id):
-                    print("no interactive view: install open3d and run with a display (PNGs: --pictures)")
-                    args.view = False
-            written += 1
-    print(f"wrote {written} predictions ({args.format}) to {out}")
+    written = segmenter.predict_paths(args.inputs, out, classes, args.format, args.pictures, on_scan=on_scan)
+    print(f"wrote {len(written)} predictions ({args.format}) to {out}")
     return 0
 
 
-def _truth_in(names: list[str], frame, dataset):
-    """The scan's labels as indices into ``names`` (-1 where a class is not among them), or None."""
-    import numpy as np
+def run_export(args) -> int:
+    from zeroseg3d.engine.bundle import export_bundle
 
-    from zeroseg3d.datasets.vocabulary import normalize_name
-
-    if frame.labels is None:
-        return None
-    index = {normalize_name(n): i for i, n in enumerate(names)}
-    lookup = np.array([index.get(normalize_name(n), -1) for n in dataset.vocabulary.names] + [-1])
-    return lookup[np.where(frame.labels >= 0, frame.labels, len(dataset.vocabulary.names))]
+    out = export_bundle(args.checkpoint, args.out)
+    print(f"wrote {out}: predicts with any class names without the teacher's files "
+          f"(zeroseg3d predict {out} SCANS --classes ...)")
+    return 0
 
 
 def add_parser(commands) -> None:
@@ -150,7 +128,7 @@ def add_parser(commands) -> None:
     evaluate.set_defaults(run=run_evaluate)
 
     predict = commands.add_parser("predict", help="segment scans into any class names")
-    predict.add_argument("checkpoint")
+    predict.add_argument("checkpoint", help="a checkpoint file or an exported bundle folder")
     predict.add_argument("inputs", nargs="+", help="scan files, folders or SemanticKITTI sequences")
     predict.add_argument("--classes", help='comma-separated names, e.g. "car,person,fire hydrant"')
     predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
@@ -162,3 +140,9 @@ def add_parser(commands) -> None:
     predict.add_argument("--view", action="store_true", help="open an Open3D window per scan (if installed)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=run_predict)
+
+    export = commands.add_parser("export", help="a self-contained model folder: student, CLIP text tower, "
+                                 "vocabulary, config (safetensors + JSON)")
+    export.add_argument("checkpoint")
+    export.add_argument("out", help="the bundle folder to write")
+    export.set_defaults(run=run_export)

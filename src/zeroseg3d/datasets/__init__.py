@@ -10,7 +10,8 @@ __all__ = ["DATASETS", "FrameDataset", "build_dataset", "Camera", "Frame", "IGNO
 
 def open_path(path, vocabulary=None, image_size=None) -> FrameDataset:
     """The right reader for a path: a SemanticKITTI root (holding sequences/), a sequence
-    folder (holding velodyne/), a scan inside a sequence's velodyne/, or custom scans."""
+    folder (holding velodyne/), a scan inside a sequence's velodyne/, a nuScenes devkit root
+    (holding a v1.0-* table folder: every keyframe of every scene), or custom scans."""
     from pathlib import Path
 
     from zeroseg3d.datasets.custom import CustomScans
@@ -26,4 +27,11 @@ def open_path(path, vocabulary=None, image_size=None) -> FrameDataset:
         sequence = path.parent.parent
         dataset = SemanticKITTI([sequence], vocabulary or "semantickitti", image_size)
         return dataset.subset([f"{sequence.name}/{path.stem}"])
+    versions = sorted(p.name for p in path.glob("v1.0-*") if (p / "sample.json").is_file()) if path.is_dir() else []
+    if versions:
+        from zeroseg3d.datasets.nuscenes import NuScenesLidarSeg
+
+        # the full tables when several versions are there
+        version = "v1.0-trainval" if "v1.0-trainval" in versions else versions[0]
+        return NuScenesLidarSeg(path, version=version, split="all", vocabulary=vocabulary or "nuscenes")
     return CustomScans([path], vocabulary or "semantickitti")

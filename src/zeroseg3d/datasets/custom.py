@@ -26,19 +26,21 @@ from typing import Sequence
 import numpy as np
 import yaml
 
-from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
     POINT_SUFFIXES,
     as_matrix,
+    check_image_size_value,
+    check_intrinsics,
+    check_rigid,
     check_image_size,
     read_image_size,
     read_label_file,
     read_point_file,
     split_kitti_label,
 )
-from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.datasets.vocabulary import Vocabulary, build_vocabulary
 from zeroseg3d.errors import DataError
 
 
@@ -77,8 +79,13 @@ def sidecar_for(scan: Path) -> Path | None:
 
 
 def cameras_from_sidecar(data: dict, sidecar: Path) -> list[Camera]:
+    entries = data.get("cameras") or []
+    if not isinstance(entries, list):
+        raise DataError(sidecar, "cameras must be a list of cameras (each with name, K, T_cam_from_lidar)")
     cameras = []
-    for number, entry in enumerate(data.get("cameras") or []):
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise DataError(sidecar, f"camera {number} must be a mapping with K and T_cam_from_lidar")
         name = str(entry.get("name", f"cam{number}"))
         for key in ("K", "T_cam_from_lidar"):
             if key not in entry:
@@ -88,19 +95,24 @@ def cameras_from_sidecar(data: dict, sidecar: Path) -> list[Camera]:
             T = np.asarray(entry["T_cam_from_lidar"], dtype=np.float64).ravel()
         except (TypeError, ValueError):
             raise DataError(sidecar, f"camera {name!r}: K and T_cam_from_lidar must be numbers") from None
-        if K.shape != (3, 3) or not np.isfinite(K).all():
-            raise DataError(sidecar, f"camera {name!r}: K must be a finite 3x3 matrix, got {K.shape}")
-        T = as_matrix(T, sidecar, f"camera {name!r} T_cam_from_lidar")
-        image_path = sidecar.parent / entry["image"] if entry.get("image") else None
+        K = check_intrinsics(K, sidecar, f"camera {name!r} K")
+        T = check_rigid(as_matrix(T, sidecar, f"camera {name!r} T_cam_from_lidar"), sidecar,
+                        f"camera {name!r} T_cam_from_lidar")
+        image = entry.get("image")
+        if image is not None and not isinstance(image, str):
+            raise DataError(sidecar, f"camera {name!r}: image must be a file name, not {image!r}")
+        image_path = sidecar.parent / image if image else None
         size = entry.get("image_size")
+        if size is not None:
+            size = check_image_size_value(size, sidecar, f"camera {name!r} image_size")
         if image_path is not None:
             actual = read_image_size(image_path)
             check_image_size(image_path, actual, size)
             size = actual
-        if size is None or len(size) != 2:
+        if size is None:
             raise DataError(sidecar, f"camera {name!r} needs image_size [width, height] "
                             "when it has no image")
-        cameras.append(Camera(name, K, T, (int(size[0]), int(size[1])), image_path))
+        cameras.append(Camera(name, K, T, size, image_path))
     return cameras
 
 
@@ -113,7 +125,7 @@ def read_scan(scan: Path, vocabulary: Vocabulary) -> Frame:
     if labels is None:
         declared = meta.get("labels")
         label_path = sidecar.parent / declared if declared else scan.with_suffix(".label")
-        if declared or label_path.is_file():
+        if declared or label_path.exists():
             raw = read_label_file(label_path, len(points))
             labels = split_kitti_label(raw)[0] if vocabulary.has_raw_ids else raw.astype(np.int64)
             label_source = label_path

@@ -12,7 +12,8 @@ import numpy as np
 
 from zeroseg3d.errors import DataError
 
-POINT_SUFFIXES = (".bin", ".npy", ".ply", ".pcd")
+POINT_SUFFIXES = (".bin", ".npy", ".ply", ".pcd", ".las", ".laz")
+GEOREFERENCED_M = 10_000.0   # LAS coordinates farther from the origin are shifted (float32 keeps mm there)
 _INTENSITY_NAMES = ("intensity", "remission", "reflectance", "scalar_intensity", "i")
 _LABEL_NAMES = ("label", "class", "semantic", "scalar_label")
 
@@ -59,15 +60,48 @@ def read_float_records(path: str | Path, columns: int) -> np.ndarray:
     return np.fromfile(path, dtype=np.float32).reshape(-1, columns)
 
 
+INTENSITY_SCALES = (1.0, 255.0, 65535.0)   # 0-1 (KITTI), 8-bit (nuScenes, most PLY/PCD), 16-bit (LAS)
+
+
+def normalize_intensity(points: np.ndarray, path, scale: float | None = None) -> np.ndarray:
+    """Intensity in 0..1 whatever the source: divided by ``scale``, or by the smallest of
+    INTENSITY_SCALES its values fit under. Negative values or values over 65535 mean the
+    columns are not x, y, z, intensity."""
+    intensity = points[:, 3]
+    low, high = float(intensity.min()), float(intensity.max())
+    if scale is None:
+        if low < 0 or high > INTENSITY_SCALES[-1]:
+            raise DataError(path, f"intensities from {low:.4g} to {high:.4g}: not x, y, z, intensity records "
+                                  "(intensity is 0-1, 0-255 or 0-65535)")
+        scale = next(s for s in INTENSITY_SCALES if high <= s)
+    if scale != 1.0:
+        points = points.copy()
+        points[:, 3] = intensity / scale
+    return points
+
+
 def read_kitti_bin(path: str | Path) -> np.ndarray:
-    return check_points(read_float_records(path, 4), path)
+    """x, y, z, intensity float32 records. A file of other records whose size happens to
+    divide by 16 (a nuScenes sweep of 5 floats) is refused by its implausible intensities."""
+    points = check_points(read_float_records(path, 4), path)
+    try:
+        return normalize_intensity(points, path)
+    except DataError as error:
+        raise DataError(path, f"{error.problem}; a nuScenes sweep (x y z intensity ring) is read when "
+                              "its name ends in .pcd.bin") from None
+
+
+def read_nuscenes_bin(path: str | Path) -> np.ndarray:
+    """A nuScenes LiDAR file (*.pcd.bin): x, y, z, intensity 0-255, ring index."""
+    points = check_points(read_float_records(path, 5)[:, :4].copy(), path)
+    return normalize_intensity(points, path, 255.0)
 
 
 def read_label_file(path: str | Path, num_points: int, dtype=np.uint32) -> np.ndarray:
     """A raw label file with one ``dtype`` value per point, checked against the point count."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "label file not found")
+        raise DataError(path, "label file not found" if not path.exists() else "not a file")
     itemsize = np.dtype(dtype).itemsize
     size = path.stat().st_size
     if size % itemsize:
@@ -88,27 +122,30 @@ def split_kitti_label(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(points (N, 4) float32, labels (N,) or None) from .bin, .npy, .ply or .pcd.
 
-    Files with 3 columns get zero intensity. PLY/PCD labels come from a field named
-    label/class/semantic; .npy arrays of shape (N, 5) carry labels in the last column.
+    Files with 3 columns get zero intensity; intensity comes normalised to 0..1
+    (:func:`normalize_intensity`). A name ending in .pcd.bin is a nuScenes sweep (5 floats a
+    point). PLY/PCD labels come from a field named label/class/semantic; .npy arrays of shape
+    (N, 5) carry labels in the last column.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "point file not found")
     suffix = path.suffix.lower()
     labels = None
+    if path.name.lower().endswith(".pcd.bin"):
+        return read_nuscenes_bin(path), None
     if suffix == ".bin":
         return read_kitti_bin(path), None
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(path, f"not a plain numeric .npy array ({exc})") from None
+        array = read_npy(path)
         if array.ndim != 2 or array.shape[1] not in (3, 4, 5):
             raise DataError(path, f"expected an (N, 3), (N, 4) or (N, 5) array, got {array.shape}")
         if array.shape[1] == 5:
-            labels = array[:, 4].astype(np.int64)
+            labels = _integer_labels(array[:, 4], path)
         xyz_i = array[:, :4] if array.shape[1] >= 4 else _with_zero_intensity(array)
-        return check_points(xyz_i.astype(np.float32), path), labels
+        return normalize_intensity(check_points(xyz_i.astype(np.float32), path), path), labels
+    if suffix in (".las", ".laz"):
+        return read_las(path), None
     if suffix == ".ply":
         fields = read_ply(path)
     elif suffix == ".pcd":
@@ -116,6 +153,61 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     else:
         raise DataError(path, f"unsupported point file type {suffix!r}; use one of {POINT_SUFFIXES}")
     return _points_from_fields(fields, path)
+
+
+def read_las(path: Path) -> np.ndarray:
+    """x, y, z and intensity of a LAS or LAZ file (laspy; LAZ through lazrs). Georeferenced
+    coordinates (over 10 km from the origin) are shifted by their median, rounded to metres,
+    so that float32 keeps millimetres. ASPRS classification codes are not read as labels:
+    they are another taxonomy."""
+    import laspy
+
+    try:
+        las = laspy.read(path)
+        xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1).astype(np.float64)
+        intensity = np.asarray(las.intensity, dtype=np.float64)
+    except Exception as exc:  # laspy raises its own and numpy's errors on damaged files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
+    if len(xyz) and np.isfinite(xyz).all() and np.abs(xyz).max() > GEOREFERENCED_M:
+        xyz = xyz - np.round(np.median(xyz, axis=0))
+    points = np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32)
+    return normalize_intensity(check_points(points, path), path)
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A plain numeric .npy array. The header is checked against the file's size before any
+    data is read (a header may claim 1e11 rows); object, string, complex and structured
+    arrays and .npz archives are refused."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as file:
+        try:
+            version = npy.read_magic(file)
+            reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran, dtype = reader(file)
+        except Exception as exc:  # numpy's header parser raises many kinds on hostile bytes
+            kind = "a .npz archive, not a .npy array" if path.read_bytes()[:2] == b"PK" else "not a .npy array"
+            raise DataError(path, f"{kind} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        if dtype.names is not None or dtype.kind not in "fiub":
+            raise DataError(path, f"not a plain numeric array (dtype {dtype})")
+        count = int(np.prod(shape, dtype=np.float64))
+        remaining = path.stat().st_size - file.tell()
+        if count * dtype.itemsize != remaining:
+            raise DataError(path, f"the header declares shape {shape} ({count * dtype.itemsize} bytes of "
+                                  f"{dtype}) but {remaining} bytes follow it")
+        data = np.fromfile(file, dtype=dtype, count=count)
+    return data.reshape(shape, order="F" if fortran else "C")
+
+
+def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
+    """Class ids stored as numbers: finite whole numbers in int32's range."""
+    values = values.astype(np.float64)
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2**31 - 1)
+    if bad.any():
+        raise DataError(path, f"{int(bad.sum())} labels are not whole numbers (first at row "
+                              f"{int(np.flatnonzero(bad)[0])}: {values[bad][0]!r})")
+    return values.astype(np.int64)
 
 
 def _with_zero_intensity(xyz: np.ndarray) -> np.ndarray:
@@ -132,7 +224,8 @@ def _points_from_fields(fields: dict[str, np.ndarray], path: Path):
         intensity = np.zeros(len(lower["x"]))
     points = np.stack([lower["x"], lower["y"], lower["z"], intensity], axis=1).astype(np.float32)
     label = next((lower[n] for n in _LABEL_NAMES if n in lower), None)
-    return check_points(points, path), None if label is None else label.astype(np.int64)
+    points = normalize_intensity(check_points(points, path), path)
+    return points, None if label is None else _integer_labels(label, path)
 
 
 _PLY_TYPES = {
@@ -142,48 +235,89 @@ _PLY_TYPES = {
 }
 
 
+def _count(token: str | None, path: Path, what: str) -> int:
+    """A count from a file header: a non-negative whole number."""
+    if token is None or not token.isdigit():
+        raise DataError(path, f"{what} must be a non-negative whole number, not {token!r}")
+    return int(token)
+
+
+def _header_lines(data: bytes, path: Path, kind: str) -> list[str]:
+    try:
+        return data.decode("ascii").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"{kind} header is not ASCII (byte {exc.start})") from None
+
+
 def read_ply(path: str | Path) -> dict[str, np.ndarray]:
-    """The vertex element of an ascii or binary PLY file as {property: (N,) array}."""
+    """The vertex element of an ascii or binary PLY file as {property: (N,) array}.
+
+    Written here rather than taken from plyfile, the usual reader: plyfile is GPL-3.0 and
+    zeroseg3d is Apache-2.0. It reads what LiDAR tools write (one vertex element of scalar
+    properties, first) and refuses everything else by name."""
     path = Path(path)
     data = path.read_bytes()
     end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
-        raise DataError(path, "not a PLY file (no 'ply' magic or no 'end_header')")
-    header = data[:end].decode("ascii", errors="replace").splitlines()
-    body = data[data.index(b"\n", end) + 1:]
-    fmt, count, props, in_vertex, seen_vertex = None, 0, [], False, False
-    for line in header:
+    newline = data.find(b"\n", end)
+    if not data.startswith(b"ply") or end < 0 or newline < 0:
+        raise DataError(path, "not a PLY file (no 'ply' magic or no 'end_header' line)")
+    header = _header_lines(data[:end], path, "PLY")
+    body = data[newline + 1:]
+    fmt, count, props, elements = None, 0, [], []
+    for line in header[1:]:
         tokens = line.split()
-        if not tokens:
+        if not tokens or tokens[0] in ("comment", "obj_info"):
             continue
         if tokens[0] == "format":
+            if len(tokens) < 2:
+                raise DataError(path, "the format line names no format")
             fmt = tokens[1]
         elif tokens[0] == "element":
-            if seen_vertex and not in_vertex:
-                continue
-            in_vertex = tokens[1] == "vertex"
-            if in_vertex:
-                if props or seen_vertex:
+            if len(tokens) != 3:
+                raise DataError(path, f"expected 'element NAME COUNT', got {line.strip()!r}")
+            elements.append(tokens[1])
+            if tokens[1] == "vertex":
+                if len(elements) > 1:
                     raise DataError(path, "the vertex element must come first")
-                seen_vertex, count = True, int(tokens[2])
-            elif not seen_vertex:
+                count = _count(tokens[2], path, "the vertex count")
+            elif len(elements) == 1 and elements[0] != "vertex":
                 raise DataError(path, "the vertex element must come first")
-        elif tokens[0] == "property" and in_vertex:
-            if tokens[1] == "list":
+        elif tokens[0] == "property":
+            if not elements:
+                raise DataError(path, "a property before any element")
+            if elements[-1] != "vertex":
+                continue
+            if len(tokens) >= 2 and tokens[1] == "list":
                 raise DataError(path, "list properties in the vertex element are not supported")
+            if len(tokens) != 3:
+                raise DataError(path, f"expected 'property TYPE NAME', got {line.strip()!r}")
             if tokens[1] not in _PLY_TYPES:
                 raise DataError(path, f"unknown PLY property type {tokens[1]!r}")
+            if tokens[2] in (name for name, _ in props):
+                raise DataError(path, f"vertex property {tokens[2]!r} declared twice")
             props.append((tokens[2], _PLY_TYPES[tokens[1]]))
-    if not seen_vertex:
+        else:
+            raise DataError(path, f"unknown PLY header line {line.strip()[:40]!r}")
+    if "vertex" not in elements:
         raise DataError(path, "no vertex element in PLY header")
+    if not props:
+        raise DataError(path, "the vertex element has no properties")
     if fmt == "ascii":
-        rows = body.decode("ascii", errors="replace").split("\n")[:count]
         try:
-            table = np.array([r.split()[: len(props)] for r in rows], dtype=np.float64)
+            rows = [r.split() for r in body.decode("ascii").splitlines() if r.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"ascii PLY data is not ASCII (byte {exc.start} after the header)") from None
+        if len(rows) < count:
+            raise DataError(path, f"truncated: expected {count} vertices, found {len(rows)} rows")
+        if len(elements) == 1 and len(rows) > count:
+            raise DataError(path, f"{len(rows)} data rows but the header declares {count} vertices")
+        try:
+            table = np.array([r for r in rows[:count]], dtype=np.float64).reshape(count, -1)
         except ValueError:
-            raise DataError(path, "truncated or malformed ascii PLY vertex data") from None
-        if table.shape != (count, len(props)):
-            raise DataError(path, f"truncated: expected {count} vertices, found {len(table)}")
+            raise DataError(path, "malformed ascii PLY vertex data (non-numbers, or rows of different "
+                                  "lengths)") from None
+        if table.shape[1] != len(props):
+            raise DataError(path, f"vertex rows hold {table.shape[1]} values, the header declares {len(props)}")
         return {name: table[:, i] for i, (name, _) in enumerate(props)}
     if fmt not in ("binary_little_endian", "binary_big_endian"):
         raise DataError(path, f"unsupported PLY format {fmt!r}")
@@ -194,6 +328,8 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
             path, f"truncated: {count} vertices need {count * dtype.itemsize} bytes, "
             f"found {len(body)}"
         )
+    if len(elements) == 1 and len(body) > count * dtype.itemsize:
+        raise DataError(path, f"{len(body) - count * dtype.itemsize} bytes after the {count} declared vertices")
     table = np.frombuffer(body, dtype=dtype, count=count)
     return {name: table[name].astype(np.float64) for name, _ in props}
 
@@ -227,7 +363,8 @@ _PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("
 
 
 def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
-    """An ascii or binary PCD file (v0.7) as {field: (N,) array}."""
+    """An ascii or binary PCD file (v0.7) as {field: (N,) array}. (Written here: the PCD
+    readers on PyPI come with Open3D or PCL bindings, hundreds of MB for one header.)"""
     path = Path(path)
     data = path.read_bytes()
     header: dict[str, list[str]] = {}
@@ -236,72 +373,93 @@ def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
         newline = data.find(b"\n", offset)
         if newline < 0:
             raise DataError(path, "not a PCD file (header has no DATA line)")
-        line = data[offset:newline].decode("ascii", errors="replace").strip()
+        line = _header_lines(data[offset:newline], path, "PCD")
         offset = newline + 1
+        line = line[0].strip() if line else ""
         if not line or line.startswith("#"):
             continue
         key, *values = line.split()
         header[key.upper()] = values
         if key.upper() == "DATA":
             break
-    for key in ("FIELDS", "SIZE", "TYPE", "POINTS"):
-        if key not in header:
+    for key in ("FIELDS", "SIZE", "TYPE", "POINTS", "DATA"):
+        if not header.get(key):
             raise DataError(path, f"PCD header lacks {key}")
     names, sizes, types = header["FIELDS"], header["SIZE"], header["TYPE"]
     counts = header.get("COUNT", ["1"] * len(names))
-    count = int(header["POINTS"][0])
-    if any(int(c) != 1 for c in counts):
-        raise DataError(path, "PCD fields with COUNT > 1 are not supported")
+    if not len(names) == len(sizes) == len(types) == len(counts):
+        raise DataError(path, f"PCD header lists {len(names)} FIELDS, {len(sizes)} SIZE, {len(types)} TYPE and "
+                              f"{len(counts)} COUNT entries: they must match")
+    if len(set(names)) != len(names):
+        raise DataError(path, f"PCD FIELDS repeat a name: {names}")
+    count = _count(header["POINTS"][0], path, "PCD POINTS")
+    if any(_count(c, path, "PCD COUNT") != 1 for c in counts):
+        raise DataError(path, "PCD fields with COUNT other than 1 are not supported")
     try:
-        codes = [_PCD_TYPES[(t.upper(), int(s))] for t, s in zip(types, sizes)]
+        codes = [_PCD_TYPES[(t.upper(), _count(s, path, "PCD SIZE"))] for t, s in zip(types, sizes)]
     except KeyError:
         raise DataError(path, f"unsupported PCD field types {list(zip(types, sizes))}") from None
     mode = header["DATA"][0].lower()
     if mode == "ascii":
-        rows = data[offset:].decode("ascii", errors="replace").split("\n")[:count]
         try:
-            table = np.array([r.split() for r in rows], dtype=np.float64)
+            rows = [r.split() for r in data[offset:].decode("ascii").splitlines() if r.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"ascii PCD data is not ASCII (byte {exc.start} after the header)") from None
+        if len(rows) != count:
+            raise DataError(path, f"{len(rows)} data rows but POINTS declares {count}")
+        try:
+            table = np.array(rows, dtype=np.float64).reshape(count, -1)
         except ValueError:
-            raise DataError(path, "truncated or malformed ascii PCD data") from None
-        if table.shape != (count, len(names)):
-            raise DataError(path, f"truncated: expected {count} points, found {len(table)}")
+            raise DataError(path, "malformed ascii PCD data (non-numbers, or rows of different lengths)") from None
+        if table.shape[1] != len(names):
+            raise DataError(path, f"data rows hold {table.shape[1]} values, FIELDS declares {len(names)}")
         return {name: table[:, i] for i, name in enumerate(names)}
     if mode != "binary":
         raise DataError(path, f"PCD DATA {mode!r} is not supported (use ascii or binary)")
     dtype = np.dtype([(n, "<" + c) for n, c in zip(names, codes)])
-    if len(data) - offset < count * dtype.itemsize:
-        raise DataError(path, f"truncated: {count} points need {count * dtype.itemsize} bytes")
+    if len(data) - offset != count * dtype.itemsize:
+        raise DataError(path, f"{count} points need {count * dtype.itemsize} bytes of data, found "
+                              f"{len(data) - offset}")
     table = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     return {name: table[name].astype(np.float64) for name in names}
 
 
 # -- images -----------------------------------------------------------------------------
-def read_image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels."""
+MAX_IMAGE_SIDE = 16384   # pixels: larger than any camera of a driving dataset
+
+
+def _open_image(path: Path, decode: bool):
+    """(size, RGB array or None); the size is checked from the header before any decoding
+    (Pillow's own guard is a global that other packages switch off: nuscenes-devkit does)."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.is_file():
         raise DataError(path, "missing image")
     try:
         with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(path, f"unreadable image ({exc})") from None
+            width, height = image.size
+            if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+                raise DataError(path, f"the header claims {width}x{height} pixels (at most "
+                                      f"{MAX_IMAGE_SIDE} a side)")
+            return (width, height), np.asarray(image.convert("RGB")) if decode else None
+    except DataError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DataError(path, f"the header claims an image too large to open ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(path, f"unreadable or truncated image ({first})") from None
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding the pixels."""
+    return _open_image(Path(path), decode=False)[0]
 
 
 def read_image(path: str | Path, expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB; DataError when missing, unreadable or not ``expected_size``."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "missing image")
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(path, f"unreadable or truncated image ({exc})") from None
+    array = _open_image(path, decode=True)[1]
     check_image_size(path, (array.shape[1], array.shape[0]), expected_size)
     return array
 
@@ -320,8 +478,11 @@ def read_key_value_file(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "calibration file not found")
+    from zeroseg3d.utils.yaml_text import read_text_utf8
+
     values: dict[str, np.ndarray] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_utf8(path, lambda problem: DataError(path, problem)).splitlines(),
+                                  start=1):
         if not line.strip():
             continue
         match = re.match(r"^\s*([^:\s]+)\s*:?\s*(.*)$", line)
@@ -346,3 +507,36 @@ def as_matrix(values: np.ndarray, path, key: str, shapes=((3, 4), (4, 4))) -> np
             return matrix
     wanted = " or ".join(f"{r * c} ({r}x{c})" for r, c in shapes)
     raise DataError(path, f"{key} has {values.size} values, expected {wanted}")
+
+
+def check_rigid(matrix: np.ndarray, path, key: str) -> np.ndarray:
+    """A 4x4 rigid transform: a rotation (orthonormal to 1e-2, determinant +1) and a finite
+    translation. A singular, scaled or garbled matrix would project every point wrongly."""
+    rotation = matrix[:3, :3]
+    if (not np.isfinite(matrix).all() or np.abs(rotation @ rotation.T - np.eye(3)).max() > 1e-2
+            or np.linalg.det(rotation) < 0 or not np.allclose(matrix[3], [0, 0, 0, 1])):
+        raise DataError(path, f"{key} is not a rigid transform (its 3x3 part must be a rotation)")
+    return matrix
+
+
+def check_intrinsics(K: np.ndarray, path, key: str) -> np.ndarray:
+    """A pinhole camera matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0."""
+    if (K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0
+            or not np.allclose(K[2], [0, 0, 1]) or K[1, 0] != 0):
+        raise DataError(path, f"{key} is not a camera matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with "
+                              "fx, fy > 0")
+    return K
+
+
+def check_image_size_value(value, path, what: str) -> tuple[int, int]:
+    """[width, height]: two whole numbers between 1 and MAX_IMAGE_SIDE."""
+    try:
+        width, height = value
+        size = (int(width), int(height))
+    except (TypeError, ValueError):
+        raise DataError(path, f"{what} must be [width, height], not {value!r}") from None
+    if (size != (width, height) or isinstance(width, bool) or isinstance(height, bool)
+            or not all(1 <= v <= MAX_IMAGE_SIDE for v in size)):
+        raise DataError(path, f"{what} must be two whole numbers of pixels between 1 and {MAX_IMAGE_SIDE}, "
+                              f"not {value!r}")
+    return size

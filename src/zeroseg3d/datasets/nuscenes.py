@@ -6,17 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
     check_image_size,
-    check_points,
-    read_float_records,
     read_image_size,
     read_label_file,
+    read_nuscenes_bin,
 )
-from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.datasets.vocabulary import Vocabulary, build_vocabulary
 from zeroseg3d.errors import DataError
 from zeroseg3d.geometry.transforms import invert_transform, make_transform, quaternion_to_matrix
 
@@ -105,7 +103,7 @@ class NuScenesLidarSeg(FrameDataset):
         lidar_token = sample["data"]["LIDAR_TOP"]
         lidar = self.nusc.get("sample_data", lidar_token)
         scan_path = self.root / lidar["filename"]
-        points = check_points(read_float_records(scan_path, 5)[:, :4].copy(), scan_path)
+        points = read_nuscenes_bin(scan_path)
         calib = self.nusc.get("calibrated_sensor", lidar["calibrated_sensor_token"])
         T_global_from_lidar = _pose(self.nusc.get("ego_pose", lidar["ego_pose_token"])) @ _pose(calib)
         cameras = [self._camera(ch, sample["data"][ch], T_global_from_lidar)

@@ -25,7 +25,6 @@ class Sample:
     voxel_coords: np.ndarray    # (V, 3) int32
     point_to_voxel: np.ndarray  # (N,) int64
     transform: np.ndarray       # (4, 4)
-    num_cameras: int
     point_extras: dict[str, np.ndarray] = field(default_factory=dict)  # (N, ...) per point
     pair_extras: dict[str, np.ndarray] = field(default_factory=dict)   # (P, ...) per pair
     patch_features: np.ndarray | None = None  # (K, D) teacher patches; pair_patch indexes rows
@@ -50,34 +49,27 @@ class SampleBuilder:
         labels = (frame.labels if frame.labels is not None
                   else np.full(frame.num_points, IGNORE_INDEX, dtype=np.int64))
         return Sample(frame.frame_id, points, labels, pairing, voxels.coords,
-                      voxels.point_to_voxel, transform, len(frame.cameras))
+                      voxels.point_to_voxel, transform)
 
 
 def collate(samples: list[Sample]) -> dict:
-    """Concatenate samples; indices into points, voxels and cameras are offset per sample.
+    """Concatenate samples; indices into points and voxels are offset per sample.
 
     Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
-    voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,),
-    pair_camera (P,) index into the batch's cameras, pair_uv (P, 2), pair_depth (P,),
-    camera_offsets (B+1,), transforms (B, 4, 4); and frame_ids, a list. Point and pair
-    extras are concatenated under their own names; ``pair_patch`` is offset into the
-    concatenated ``patch_features``.
+    voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,) the
+    point of each point-pixel pair; and frame_ids, a list. Point and pair extras (the
+    teacher's labels and features) are concatenated under their own names; ``pair_patch`` is
+    offset into the concatenated ``patch_features``. (What only the geometry needs, pixels,
+    depths and augmentation transforms, stays in the samples.)
     """
     import torch
 
     point_counts = [len(s.points) for s in samples]
     voxel_counts = [len(s.voxel_coords) for s in samples]
-    camera_counts = [s.num_cameras for s in samples]
     point_offsets = np.concatenate([[0], np.cumsum(point_counts)])
     voxel_offsets = np.concatenate([[0], np.cumsum(voxel_counts)])
-    camera_offsets = np.concatenate([[0], np.cumsum(camera_counts)])
     voxel_coords = np.concatenate([
         np.concatenate([np.full((len(s.voxel_coords), 1), b, np.int32), s.voxel_coords], axis=1)
-        for b, s in enumerate(samples)
-    ])
-    pairing = Pairing.concatenate([
-        Pairing(s.pairing.point_idx + point_offsets[b], s.pairing.cam_idx + camera_offsets[b],
-                s.pairing.uv, s.pairing.depth)
         for b, s in enumerate(samples)
     ])
     batch = {
@@ -88,12 +80,8 @@ def collate(samples: list[Sample]) -> dict:
         "voxel_coords": torch.from_numpy(voxel_coords),
         "point_to_voxel": torch.from_numpy(np.concatenate(
             [s.point_to_voxel + voxel_offsets[b] for b, s in enumerate(samples)])),
-        "pair_point": torch.from_numpy(pairing.point_idx),
-        "pair_camera": torch.from_numpy(pairing.cam_idx),
-        "pair_uv": torch.from_numpy(pairing.uv),
-        "pair_depth": torch.from_numpy(pairing.depth),
-        "camera_offsets": torch.from_numpy(camera_offsets),
-        "transforms": torch.from_numpy(np.stack([s.transform for s in samples])),
+        "pair_point": torch.from_numpy(np.concatenate([s.pairing.point_idx + point_offsets[b]
+                                                       for b, s in enumerate(samples)])),
     }
     for key in samples[0].point_extras:
         batch[key] = torch.from_numpy(np.concatenate([s.point_extras[key] for s in samples]))

@@ -8,11 +8,13 @@ from typing import Sequence
 
 import numpy as np
 
-from zeroseg3d.config import build_vocabulary
 from zeroseg3d.datasets.base import DATASETS, FrameDataset
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.io import (
     as_matrix,
+    check_image_size_value,
+    check_intrinsics,
+    check_rigid,
     check_image_size,
     read_image_size,
     read_kitti_bin,
@@ -20,7 +22,7 @@ from zeroseg3d.datasets.io import (
     read_label_file,
     split_kitti_label,
 )
-from zeroseg3d.datasets.vocabulary import Vocabulary
+from zeroseg3d.datasets.vocabulary import Vocabulary, build_vocabulary
 from zeroseg3d.errors import DataError
 
 SPLITS = {
@@ -55,21 +57,17 @@ class SemanticKITTISequence:
                 raise DataError(self.calib_path,
                                 f"missing calibration key {key!r} (found {sorted(calib)})")
         P2 = as_matrix(calib["P2"], self.calib_path, "P2", shapes=((3, 4),))
-        self.Tr = as_matrix(calib["Tr"], self.calib_path, "Tr")
+        self.Tr = check_rigid(as_matrix(calib["Tr"], self.calib_path, "Tr"), self.calib_path, "Tr")
         # P2 = K [I | t]: camera 2 is a translation of the rectified camera 0 frame.
-        self.K = P2[:, :3].copy()
-        if abs(np.linalg.det(self.K)) < 1e-9:
-            raise DataError(self.calib_path, "P2 has a singular intrinsic part")
+        self.K = check_intrinsics(P2[:, :3].copy(), self.calib_path, "P2's intrinsic part")
         offset = np.eye(4)
         offset[:3, 3] = np.linalg.solve(self.K, P2[:, 3])
         self.T_cam2_from_lidar = offset @ self.Tr
         if "S2" in calib:
-            if calib["S2"].size != 2:
-                raise DataError(self.calib_path, "S2 must hold 2 values: width height")
-            self.image_size = tuple(int(v) for v in calib["S2"])
+            self.image_size = check_image_size_value(calib["S2"].tolist(), self.calib_path, "S2")
             self._size_source = f"S2 in {self.calib_path}"
         elif image_size is not None:
-            self.image_size = tuple(int(v) for v in image_size)
+            self.image_size = check_image_size_value(list(image_size), self.folder, "data.image_size")
             self._size_source = "data.image_size"
         else:
             self.image_size = DEFAULT_IMAGE_SIZE
@@ -81,15 +79,22 @@ class SemanticKITTISequence:
     def _read_poses(self, path: Path) -> np.ndarray | None:
         if not path.is_file():
             return None
-        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        from zeroseg3d.utils.yaml_text import read_text_utf8
+
+        text = read_text_utf8(path, lambda problem: DataError(path, problem))
+        rows = [line.split() for line in text.splitlines() if line.strip()]
+        if any(len(row) != 12 for row in rows):
+            number = next(i for i, row in enumerate(rows, start=1) if len(row) != 12)
+            raise DataError(path, f"pose {number} holds {len(rows[number - 1])} values: every line must hold "
+                                  "12 numbers (a 3x4 pose)")
         try:
-            flat = np.array(rows, dtype=np.float64)
+            flat = np.array(rows, dtype=np.float64).reshape(-1, 12)
         except ValueError:
             raise DataError(path, "every line must hold 12 numbers (a 3x4 pose)") from None
-        if flat.ndim != 2 or flat.shape[1] != 12:
-            raise DataError(path, f"every line must hold 12 numbers, got shape {flat.shape}")
         poses = np.tile(np.eye(4), (len(flat), 1, 1))
         poses[:, :3, :] = flat.reshape(-1, 3, 4)
+        for number, pose in enumerate(poses, start=1):
+            check_rigid(pose, path, f"pose {number}")
         # poses.txt is in camera-0 coordinates; conjugate by Tr for LiDAR poses.
         return np.linalg.inv(self.Tr) @ poses @ self.Tr
 
@@ -116,6 +121,8 @@ class SemanticKITTISequence:
         points = read_kitti_bin(scan_path)
         labels = raw = instances = None
         label_path = self.label_dir / f"{scan_path.stem}.label"
+        if label_path.exists() and not label_path.is_file():
+            raise DataError(label_path, "not a file")
         if label_path.is_file():
             raw, instances = split_kitti_label(read_label_file(label_path, len(points)))
             labels = self.vocabulary.map_raw(raw, label_path)

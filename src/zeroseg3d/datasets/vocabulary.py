@@ -26,6 +26,9 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", name.strip().lower())
 
 
+MAX_RAW_ID = 0xFFFF   # SemanticKITTI keeps the semantic id in a label's lower 16 bits
+
+
 @dataclass(frozen=True)
 class ClassInfo:
     name: str
@@ -97,26 +100,37 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<memory>") -> "Vocabulary":
+        if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
+            raise ConfigError(f"{source}: a vocabulary is a mapping with a list of classes")
+
+        def raw_id(value) -> int:
+            if isinstance(value, bool) or int(value) != value or not 0 <= int(value) <= MAX_RAW_ID:
+                raise ValueError(f"raw id {value!r} is not a whole number in 0..{MAX_RAW_ID}")
+            return int(value)
+
+        def color(values) -> tuple[int, ...]:
+            values = tuple(int(v) for v in values)
+            if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+                raise ValueError(f"color {list(values)} is not three values in 0..255")
+            return values
+
         try:
             classes = [
                 ClassInfo(
                     name=str(c["name"]),
                     synonyms=tuple(str(s) for s in c.get("synonyms") or [c["name"]]),
-                    raw_ids=tuple(int(r) for r in c.get("raw_ids", [])),
-                    color=tuple(int(v) for v in c.get("color", (128, 128, 128))),
+                    raw_ids=tuple(raw_id(r) for r in c.get("raw_ids", [])),
+                    color=color(c.get("color", (128, 128, 128))),
                 )
                 for c in data["classes"]
             ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: malformed vocabulary ({exc!r})") from None
-        return cls(
-            name=str(data.get("name", Path(source).stem)),
-            classes=classes,
-            ignored_raw_ids=tuple(int(r) for r in data.get("ignored", [])),
-            raw_names={int(k): str(v) for k, v in (data.get("raw_names") or {}).items()},
-            splits=dict(data.get("splits") or {}),
-            source=source,
-        )
+            ignored = tuple(raw_id(r) for r in data.get("ignored") or [])
+            raw_names = {raw_id(k): str(v) for k, v in (data.get("raw_names") or {}).items()}
+            splits = dict(data.get("splits") or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{source}: malformed vocabulary ({exc})") from None
+        return cls(name=str(data.get("name", Path(source).stem)), classes=classes, ignored_raw_ids=ignored,
+                   raw_names=raw_names, splits=splits, source=source)
 
     @classmethod
     def from_names(cls, names: Iterable[str], name: str = "custom") -> "Vocabulary":
@@ -152,6 +166,15 @@ class Vocabulary:
     def colors(self) -> np.ndarray:
         """(C, 3) uint8 RGB colours."""
         return np.array([c.color for c in self.classes], dtype=np.uint8)
+
+    def index_of_name_or_synonym(self, name: str) -> int | None:
+        """The class a name or one of the synonyms of exactly one class names, else None
+        ('person' is nuScenes' pedestrian)."""
+        key = normalize_name(name)
+        if key in self._lookup:
+            return self._lookup[key]
+        found = {i for i, c in enumerate(self.classes) if key in {normalize_name(s) for s in c.synonyms}}
+        return found.pop() if len(found) == 1 else None
 
     def index(self, name: str) -> int:
         try:
@@ -233,3 +256,10 @@ class Vocabulary:
             unseen_idx = tuple(sorted({self.index(n) for n in unseen}))
         seen_idx = tuple(i for i in range(self.num_classes) if i not in unseen_idx)
         return Split(name=name, seen=seen_idx, unseen=unseen_idx)
+
+
+def build_vocabulary(data) -> Vocabulary:
+    """The vocabulary a DataConfig names (``data.vocabulary``), restricted to ``data.classes``
+    when given."""
+    vocabulary = Vocabulary.load(data.vocabulary)
+    return vocabulary.restrict(data.classes) if data.classes else vocabulary

@@ -47,7 +47,32 @@ def load_checkpoint(path: str | Path) -> dict:
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise CheckpointError(f"{path}: not a zeroseg3d checkpoint (format {FORMAT})")
+    check_model_state(state, path)
     return state
+
+
+def check_model_state(state: dict, path) -> None:
+    """What using the model needs, consistent: weights, the config text, the vocabulary and
+    one finite text embedding of ``embed_dim`` values per class."""
+    problems = []
+    if not isinstance(state.get("model"), dict) or not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+        problems.append("its weights are not a mapping of tensors")
+    if not isinstance(state.get("config"), str):
+        problems.append("it holds no config text")
+    names = state.get("vocabulary")
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        problems.append("its vocabulary is not a list of class names")
+    text = state.get("text_embeddings")
+    if not isinstance(text, torch.Tensor) or text.ndim != 2 or not text.is_floating_point():
+        problems.append("its text embeddings are not a (classes, dim) float tensor")
+    elif isinstance(names, (list, tuple)) and len(names) != len(text):
+        problems.append(f"{len(names)} class names but {len(text)} text embeddings")
+    elif not torch.isfinite(text).all():
+        problems.append("its text embeddings hold NaN or inf")
+    elif state.get("embed_dim") != text.shape[1]:
+        problems.append(f"embed_dim {state.get('embed_dim')!r} but {text.shape[1]}-d text embeddings")
+    if problems:
+        raise CheckpointError(f"{path}: not a usable zeroseg3d checkpoint: {'; '.join(problems)}")
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict:

@@ -72,7 +72,7 @@ def _missing_runs(world: Path, names: list[str]) -> list[tuple[int, int]]:
 
 
 def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict, teacher_config,
-                              progress: bool = True) -> dict:
+                              progress: bool = True, workers: int = 2) -> dict:
     """World and demo teacher (skipped when already there); returns the teacher's 2D quality
     on held-out streets, read out with the settings that make the pseudo labels."""
     from zeroseg3d.world.clip_quality import evaluate_world_clip
@@ -94,9 +94,9 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     train, val = sequence_names(size)
     for names, frames in ((train, size.train_frames), (val, size.val_frames)):
         for first, count in _missing_runs(world, names):
-            generate_world(world, count, frames, seed=seed, start=first, workers=2, progress=progress)
-    render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=2, progress=progress)
-    render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=2, progress=progress,
+            generate_world(world, count, frames, seed=seed, start=first, workers=workers, progress=progress)
+    render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=workers, progress=progress)
+    render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=workers, progress=progress,
                      first=HELDOUT_FIRST)
     stages["world"] = round(time.time() - start, 1)
     start = time.time()

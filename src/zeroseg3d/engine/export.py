@@ -14,27 +14,37 @@ from zeroseg3d.utils.atomic import atomic_write_bytes
 FORMATS = ("label", "nuscenes", "ply")
 
 
-def dataset_ids(class_names: list[str], labels: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
-    """Predicted indices into ``class_names`` -> raw ids of a dataset vocabulary (inverse map)."""
-    try:
-        index = np.array([vocabulary.index(n) for n in class_names])
-    except ConfigError:
-        unknown = [n for n in class_names if normalize_name(n) not in {normalize_name(v) for v in vocabulary.names}]
-        raise ConfigError(f"classes {unknown} are not {vocabulary.name} classes, so they have no "
-                          f"{vocabulary.name} id; export as ply instead") from None
-    return vocabulary.to_raw(index[labels])
+FORMAT_VOCABULARY = {"label": "semantickitti", "nuscenes": "nuscenes"}
+
+
+def dataset_classes(class_names: list[str], fmt: str) -> np.ndarray | None:
+    """For a dataset format, each name's class in that dataset's vocabulary (by name or
+    synonym: 'person' is nuScenes' pedestrian); ConfigError naming those without one, so that
+    a user learns it before inference, not after. None for formats that keep any name."""
+    if fmt not in FORMAT_VOCABULARY:
+        return None
+    vocabulary = Vocabulary.load(FORMAT_VOCABULARY[fmt])
+    index = [vocabulary.index_of_name_or_synonym(n) for n in class_names]
+    unknown = [n for n, i in zip(class_names, index) if i is None]
+    if unknown:
+        raise ConfigError(f"classes {unknown} are not {vocabulary.name} classes (nor a synonym of one), so they "
+                          f"have no {vocabulary.name} id; export as ply instead")
+    return np.array(index)
+
+
+def dataset_ids(class_names: list[str], labels: np.ndarray, fmt: str) -> np.ndarray:
+    """Predicted indices into ``class_names`` -> raw ids of the format's dataset (inverse map)."""
+    return Vocabulary.load(FORMAT_VOCABULARY[fmt]).to_raw(dataset_classes(class_names, fmt)[labels])
 
 
 def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.ndarray,
                      class_names: list[str], colors: np.ndarray) -> Path:
     if fmt == "label":
         path = path_stem.with_suffix(".label")
-        atomic_write_bytes(path, dataset_ids(class_names, labels, Vocabulary.load("semantickitti"))
-                           .astype(np.uint32).tobytes())
+        atomic_write_bytes(path, dataset_ids(class_names, labels, fmt).astype(np.uint32).tobytes())
     elif fmt == "nuscenes":
         path = path_stem.with_name(path_stem.name + "_lidarseg.bin")
-        atomic_write_bytes(path, dataset_ids(class_names, labels, Vocabulary.load("nuscenes"))
-                           .astype(np.uint8).tobytes())
+        atomic_write_bytes(path, dataset_ids(class_names, labels, fmt).astype(np.uint8).tobytes())
     elif fmt == "ply":
         path = path_stem.with_suffix(".ply")
         write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32))

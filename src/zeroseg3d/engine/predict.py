@@ -39,7 +39,11 @@ def build_model_from_checkpoint(state: dict, path, config=None):
     if config is None:
         config = load_config_text(state["config"], f"{path} (stored config)")
     model = ZeroShotSegmentor(config.model, int(state["embed_dim"]))
-    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as exc:   # shapes that do not fit
+        raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
+                              f"({str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -48,7 +52,10 @@ def build_model_from_checkpoint(state: dict, path, config=None):
 
 class Segmenter:
     def __init__(self, model, config, vocabulary: list[str], text_embeddings: torch.Tensor, device: str = "cpu",
-                 teacher_identity: str | None = None):
+                 teacher_identity: str | None = None, clip_loader=None, synonyms: dict | None = None):
+        """``clip_loader``: returns the CLIP text tower for new names (default: the teacher the
+        config names); ``synonyms``: the prompts' words per known class name (default: the
+        config's vocabulary)."""
         self.model = model.to(device).eval()
         self.teacher_identity = teacher_identity   # the CLIP weights the student was trained with
         self.config = config
@@ -57,21 +64,30 @@ class Segmenter:
         self.device = device
         self.builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
         self._clip = None
+        self.workdir: Path | None = None   # where training ran, for the config's relative paths
+        self._clip_loader = clip_loader
+        self._synonyms = synonyms
         self._text_cache: dict[tuple, torch.Tensor] = {tuple(self.vocabulary): self.text_embeddings}
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Segmenter":
+        """From a checkpoint file or an exported bundle folder (engine/bundle.py)."""
+        from zeroseg3d.engine.bundle import is_bundle, load_bundle
         from zeroseg3d.teacher.loading import resolve_device
 
+        if is_bundle(path):
+            return load_bundle(path, resolve_device(device))
         state = load_checkpoint(path)
         config, model = build_model_from_checkpoint(state, path)
         text = state["text_embeddings"]
-        if text.shape[1] != model.embed_dim:
-            raise CheckpointError(f"{path}: text embeddings of dimension {text.shape[1]} do not match the "
-                                  f"model's {model.embed_dim}")
         identity = state.get("teacher_identity")
-        return cls(model, config, state["vocabulary"], text, resolve_device(device),
-                   identity if isinstance(identity, str) else None)
+        segmenter = cls(model, config, state["vocabulary"], text, resolve_device(device),
+                        identity if isinstance(identity, str) else None)
+        # the config's relative paths are relative to where training ran: found from the run folder
+        workdir = state.get("workdir_from_run")
+        if isinstance(workdir, str) and not Path(workdir).is_absolute():
+            segmenter.workdir = Path(path).parent.parent / workdir
+        return segmenter
 
     # -- vocabularies ---------------------------------------------------------------------
     def text_for(self, classes: Sequence[str] | None) -> tuple[list[str], torch.Tensor]:
@@ -93,14 +109,12 @@ class Segmenter:
         return classes, self._text_cache[key]
 
     def _encode(self, classes: list[str]) -> torch.Tensor:
-        from zeroseg3d.config import build_vocabulary
         from zeroseg3d.teacher.loading import load_clip
         from zeroseg3d.teacher.text import encode_classes, templates_for
 
         if self._clip is None:
-            self._clip = load_clip(self._teacher_config(), "cpu")
-        known = build_vocabulary(self.config.data)
-        lookup = {normalize_name(n): known.synonyms(i) for i, n in enumerate(known.names)}
+            self._clip = self._clip_loader() if self._clip_loader else load_clip(self._teacher_config(), "cpu")
+        lookup = {normalize_name(n): words for n, words in self.synonyms().items()}
         synonyms = [lookup.get(normalize_name(c), (c,)) for c in classes]
         text = encode_classes(self._clip.model, self._clip.tokenizer, synonyms,
                               templates_for(self.config.teacher.templates))
@@ -108,6 +122,15 @@ class Segmenter:
             raise CheckpointError(f"the text tower gives {text.shape[1]}-d embeddings, the student "
                                   f"was trained for {self.model.embed_dim}-d: use the teacher it was trained with")
         return text.float()
+
+    def synonyms(self) -> dict[str, tuple[str, ...]]:
+        """The prompt words of each class of the training vocabulary."""
+        if self._synonyms is None:
+            from zeroseg3d.datasets.vocabulary import build_vocabulary
+
+            known = build_vocabulary(self.config.data)
+            self._synonyms = {n: known.synonyms(i) for i, n in enumerate(known.names)}
+        return self._synonyms
 
     def _teacher_config(self):
         """The stored teacher config with what a file must never decide taken out: weights load
@@ -117,6 +140,12 @@ class Segmenter:
         from zeroseg3d.teacher.loading import weights_identity
 
         config = replace(self.config.teacher, allow_unsafe_pickle=False)
+        moved = {}
+        for key in ("model_config", "checkpoint"):
+            value = getattr(config, key)
+            if value and not Path(value).is_absolute() and not Path(value).exists() and self.workdir is not None:
+                moved[key] = str(self.workdir / value)
+        config = replace(config, **moved)
         if self.teacher_identity is not None:
             found = weights_identity(config)
             if found != self.teacher_identity:
@@ -130,14 +159,60 @@ class Segmenter:
     def predict(self, points: np.ndarray | Frame, classes: Sequence[str] | None = None) -> Prediction:
         frame = points if isinstance(points, Frame) else _frame_from_array(points)
         names, text = self.text_for(classes)
-        sample = self.builder(frame) if frame.cameras else self._sample_without_pairing(frame)
+        # the student reads points only: no pairing with the cameras (pictures pair on their own)
+        sample = self.builder(Frame(frame.frame_id, frame.points))
         batch = to_device(collate([sample]), self.device)
         logits = self.model(batch, text.to(self.device))["logits"].float()
         scores, labels = logits.softmax(dim=1).max(dim=1)
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
 
-    def _sample_without_pairing(self, frame: Frame):
-        return self.builder(Frame(frame.frame_id, frame.points))
+
+    def predict_paths(self, inputs: Sequence[str | Path], out: str | Path, classes: Sequence[str] | None = None,
+                      fmt: str = "ply", pictures: bool = False, on_scan=None, progress: bool = True) -> list[Path]:
+        """Predict every scan of ``inputs`` (files, folders of scans, SemanticKITTI sequences or
+        roots, nuScenes roots) into ``out`` in format ``fmt`` (engine.export.FORMATS), with the
+        model loaded and the names encoded once; with ``pictures``, a bird's-eye view and camera
+        overlays per scan (ground truth beside them where the scan has labels). ``on_scan(frame,
+        prediction, colors)`` is called after each scan; returning False stops calling it.
+        Returns the prediction files written."""
+        from tqdm import tqdm
+
+        from zeroseg3d.datasets import open_path
+        from zeroseg3d.engine.export import dataset_classes, palette, write_prediction
+        from zeroseg3d.geometry.projection import pair_points
+
+        if classes is not None:
+            dataset_classes(list(classes), fmt)   # names the format cannot store: said before any work
+        names, _ = self.text_for(classes)
+        dataset_classes(names, fmt)
+        colors = palette(names)
+        out = Path(out)
+        written = []
+        for path in inputs:
+            dataset = open_path(path)
+            for index in tqdm(range(len(dataset)), desc=str(path), unit="scan", disable=not progress):
+                frame = dataset[index]
+                result = self.predict(frame, names)
+                stem = out / frame.frame_id.replace("/", "_")
+                written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors))
+                if pictures:
+                    from zeroseg3d.engine.visualize import scan_pictures
+
+                    pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
+                    scan_pictures(frame, pairing, result.labels, truth_in(names, frame, dataset.vocabulary), names,
+                                  colors, out, stem.name)
+                if on_scan is not None and on_scan(frame, result, colors) is False:
+                    on_scan = None
+        return written
+
+
+def truth_in(names: list[str], frame: Frame, vocabulary: Vocabulary) -> np.ndarray | None:
+    """The scan's labels as indices into ``names`` (-1 where a class is not among them), or None."""
+    if frame.labels is None:
+        return None
+    index = {normalize_name(n): i for i, n in enumerate(names)}
+    lookup = np.array([index.get(normalize_name(n), -1) for n in vocabulary.names] + [-1])
+    return lookup[np.where(frame.labels >= 0, frame.labels, len(vocabulary.names))]
 
 
 def _frame_from_array(points: np.ndarray) -> Frame:

@@ -8,7 +8,7 @@ stopped at any checkpoint and resumed ends with the same weights as one that nev
 from __future__ import annotations
 
 import json
-import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,18 +84,12 @@ def _lr_lambda(config, guided_steps: int, self_steps: int):
     """Warm-up and cosine decay over the CLIP-guided phase, then again over the self-training
     phase from ``train.self_lr_scale`` of the learning rate: self-training learns from new
     labels and needs a learning rate to learn them with."""
-    warmup = max(1, config.train.warmup_steps)
-
-    def phase(step: int, steps: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    from zeroseg3d.utils.schedule import warmup_cosine
 
     def factor(step: int) -> float:
         if step < guided_steps or self_steps == 0:
-            return phase(step, guided_steps)
-        return config.train.self_lr_scale * phase(step - guided_steps, self_steps)
+            return warmup_cosine(step, guided_steps, config.train.warmup_steps)
+        return config.train.self_lr_scale * warmup_cosine(step - guided_steps, self_steps, config.train.warmup_steps)
 
     return factor
 
@@ -199,6 +193,8 @@ class Trainer:
             "vocabulary": self.names, "text_embeddings": s.text, "text_hash": text_hash(s.text, self.names),
             "embed_dim": int(s.text.shape[1]), "teacher_key": s.teacher_key,
             "teacher_identity": s.teacher_identity,
+            # relative: the project folder may move as a whole (engine.predict resolves with it)
+            "workdir_from_run": os.path.relpath(Path.cwd(), self.run_dir.resolve()),
             "history": json.dumps(self.history),
             "self_labels": {k: torch.from_numpy(v) for k, v in s.train_set.self_labels.items()},
         }
@@ -289,7 +285,7 @@ class Trainer:
             batches = self.epoch_batches(epoch)[first_batch:]
             loader = torch.utils.data.DataLoader(s.train_set, batch_sampler=batches, collate_fn=collate,
                                                  num_workers=cfg.num_workers)
-            running: dict[str, float] = {}
+            running: dict[str, torch.Tensor] = {}
             for batch in loader:
                 batch = to_device(batch, self.device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
@@ -303,13 +299,15 @@ class Trainer:
                     self.step += 1
                     if self.ema is not None:
                         self.ema.update_parameters(s.model)
+                # summed on the device; one all-reduce and one host sync per log line, not per step
                 for key, value in out.items():
                     if key.startswith("loss"):
-                        value = distributed.all_reduce_sum(value.detach().float().clone()) / self.world
-                        running[key] = running.get(key, 0.0) + float(value)
+                        running[key] = running.get(key, 0.0) + value.detach().float()
                 bar.update()
                 if self.batch_index % cfg.log_every == 0:
-                    record = {k: v / cfg.log_every for k, v in running.items()}
+                    names = sorted(running)
+                    totals = distributed.all_reduce_sum(torch.stack([running[k] for k in names])) / self.world
+                    record = {k: float(v) / cfg.log_every for k, v in zip(names, totals.cpu())}
                     record.update(step=self.step, epoch=epoch, phase=phase, lr=self.scheduler.get_last_lr()[0])
                     self._log(record)
                     bar.set_postfix(loss=f"{record.get('loss', 0):.3f}", phase=phase)

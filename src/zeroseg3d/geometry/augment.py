@@ -23,6 +23,22 @@ class AugmentConfig:
     jitter_sigma: float = 0.01       # metres, clipped to +-jitter_clip
     jitter_clip: float = 0.05
 
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        checks = [
+            (0 <= self.rotate_z_deg <= 180, f"data.augment.rotate_z_deg must be in [0, 180], not {self.rotate_z_deg}"),
+            (0 <= self.flip_x_prob <= 1 and 0 <= self.flip_y_prob <= 1,
+             f"data.augment flip probabilities must be in [0, 1], not {self.flip_x_prob}, {self.flip_y_prob}"),
+            (0 < self.scale_min <= self.scale_max,
+             f"data.augment needs 0 < scale_min <= scale_max, not {self.scale_min}, {self.scale_max}"),
+            (self.jitter_sigma >= 0 and self.jitter_clip >= 0,
+             f"data.augment jitter must be >= 0, not {self.jitter_sigma}, {self.jitter_clip}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
 
 def random_transform(config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """A random (4, 4) transform: rotation about z, flips of x/y, isotropic scale."""

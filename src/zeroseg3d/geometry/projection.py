@@ -24,11 +24,24 @@ class OcclusionConfig:
     rel_tol: float = 0.1
     abs_tol: float = 0.3
 
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        if self.radius_px < 0 or self.rel_tol < 0 or self.abs_tol < 0:
+            raise ConfigError(f"data.pairing.occlusion values must be >= 0, not radius_px={self.radius_px}, "
+                              f"rel_tol={self.rel_tol}, abs_tol={self.abs_tol}")
+
 
 @dataclass
 class PairingConfig:
     min_depth: float = 1.0
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        if not self.min_depth >= 0:
+            raise ConfigError(f"data.pairing.min_depth must be >= 0, not {self.min_depth}")
 
 
 @dataclass

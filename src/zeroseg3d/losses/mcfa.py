@@ -5,16 +5,14 @@ from __future__ import annotations
 import torch
 
 from zeroseg3d.losses.contrastive import info_nce
+from zeroseg3d.utils.schedule import scatter_mean
 
 
 def group_means(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Means of ``values`` (M, D) over each distinct id in ``groups`` (M,).
     Returns (ids (G,), means (G, D)) with ids sorted."""
     ids, inverse = torch.unique(groups, return_inverse=True)
-    sums = torch.zeros(len(ids), values.shape[1], dtype=values.dtype, device=values.device)
-    sums.index_add_(0, inverse, values)
-    counts = torch.bincount(inverse, minlength=len(ids)).clamp(min=1).to(values.dtype)
-    return ids, sums / counts[:, None]
+    return ids, scatter_mean(values, inverse, len(ids))
 
 
 def local_loss(point_embeddings: torch.Tensor, patch_ids: torch.Tensor, patch_features: torch.Tensor,

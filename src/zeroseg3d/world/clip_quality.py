@@ -10,12 +10,12 @@ import numpy as np
 from zeroseg3d.metrics import confusion_matrix, iou_per_class
 from zeroseg3d.world.clip_training import (
     SKY,
-    WORLD_CLASSES,
     CropSampler,
     _crops,
     load_world_images,
     world_class_synonyms,
 )
+from zeroseg3d.world.scene import WORLD_CLASSES
 
 
 def world_teacher_config(checkpoint: str | Path, **overrides):

@@ -19,12 +19,10 @@ import numpy as np
 
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
+from zeroseg3d.world.scene import WORLD_CLASSES
 
-# The classes the world renders (SemanticKITTI names) plus sky, which has no 3D points but
-# fills a third of every image; the teacher must know it to not call it building.
-WORLD_CLASSES = ["car", "bicycle", "motorcycle", "truck", "person", "bicyclist", "road", "parking",
-                 "sidewalk", "building", "fence", "vegetation", "trunk", "terrain", "pole",
-                 "traffic-sign"]
+# The sky has no 3D points but fills a third of every image: the teacher must know it to not
+# call it building.
 SKY = "sky"
 TRAIN_TEMPLATES = [
     "a photo of a {}.", "a photo of the {}.", "a {} on a street.", "a street photo of a {}.",

@@ -17,6 +17,11 @@ RAW = {"car": 10, "bicycle": 11, "motorcycle": 15, "truck": 18, "person": 30, "b
        "road": 40, "parking": 44, "sidewalk": 48, "building": 50, "fence": 51,
        "lane-marking": 60, "vegetation": 70, "trunk": 71, "terrain": 72, "pole": 80,
        "traffic-sign": 81}
+# The SemanticKITTI classes the world renders (lane markings are road there): configs/world.yaml
+# lists the same, and the demo teacher learns these and the sky
+WORLD_CLASSES = ["car", "bicycle", "motorcycle", "truck", "person", "bicyclist", "road", "parking",
+                 "sidewalk", "building", "fence", "vegetation", "trunk", "terrain", "pole",
+                 "traffic-sign"]
 STUFF = {"road", "parking", "sidewalk", "building", "fence", "lane-marking", "vegetation",
          "terrain", "pole", "trunk", "traffic-sign"}
 

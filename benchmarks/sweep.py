@@ -1,0 +1,139 @@
+"""Student settings side by side on the demo's world: which change moves the accuracy.
+
+Each row is a list of config overrides on top of the demo's configuration (``base`` is the
+demo itself); every row is trained with every seed, several runs at once (a GPU machine with
+many cores runs a dozen in the time the 2-core CPU runs one), and evaluated on the demo's 60
+validation frames. The table keeps the mean over seeds, their spread, and each row's change
+from ``base`` with a paired bootstrap interval over streets (the same resampled streets for
+both). With ``--prepare``, a missing world or teacher cache is made first (the teacher's
+weights must be there: runs/demo/teacher). Writes benchmarks/results/sweep[-SUFFIX].{json,md}.
+
+    python benchmarks/sweep.py [--demo runs/demo] [--rows base steps2x] [--seeds 0 1] [--parallel 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ablation import paired_change, seed_statistics  # noqa: E402
+from common import RESULTS, device_description, train_students  # noqa: E402
+
+SCHEDULE_2X = ["train.epochs_guided=12", "train.epochs_self=4"]
+SCHEDULE_4X = ["train.epochs_guided=24", "train.epochs_self=8"]
+ROWS = {
+    "base": [],
+    "steps2x": SCHEDULE_2X,
+    "steps4x": SCHEDULE_4X,
+    "minkunet18": ["model.backbone=minkunet18"],
+    "minkunet18_steps4x": ["model.backbone=minkunet18", *SCHEDULE_4X],
+    "voxel010": ["data.voxel_size=0.1"],
+    "pseudo_weight10": ["loss.pseudo_weight=10"],
+    "lr006": ["train.lr=0.006"],
+    "no_local": ["loss.mcfa_local=false"],
+    "no_self": ["train.epochs_guided=8", "train.epochs_self=0"],
+    "logit_scale30": ["model.logit_scale_init=30"],
+    "batch2": ["train.batch_size=2"],
+}
+# rough cost of a row in base runs, so that the longest start first
+COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}
+
+
+def prepare(demo: Path, workers: int) -> None:
+    """The world and the teacher cache of a demo whose teacher is already trained."""
+    from zeroseg3d.engine.demo import FULL, cache_teacher, prepare_world_and_teacher, world_config
+
+    config = world_config(demo, FULL, 0)
+    if not Path(config.teacher.checkpoint).is_file():
+        raise SystemExit(f"{config.teacher.checkpoint}: no teacher; run `make demo` first")
+    stages: dict = {}
+    prepare_world_and_teacher(demo, FULL, 0, stages, config.teacher, progress=False, workers=workers)
+    cache_teacher(config, stages, progress=False)
+    print("prepared:", stages, flush=True)
+
+
+def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list[dict]:
+    from zeroseg3d.datasets.vocabulary import build_vocabulary
+    from zeroseg3d.engine.demo import FULL, world_config
+
+    table = []
+    base = rows.get("base")
+    for name in ROWS:
+        runs = rows.get(name)
+        if not runs or len(runs) < len(seeds):
+            continue
+        runs = sorted(runs, key=lambda r: r["seed"])
+        entry = {"name": name, "overrides": ROWS[name], "seeds": seeds, **seed_statistics(runs),
+                 "seconds": float(np.mean([r["seconds"] for r in runs])), "steps": runs[0]["steps"],
+                 "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]}}
+        if base and name != "base" and len(base) == len(runs):
+            config = world_config(demo, FULL, 0)
+            split = build_vocabulary(config.data).split(config.data.unseen_split, config.data.unseen_classes)
+            entry["change"] = {"from": "base", **paired_change(runs, sorted(base, key=lambda r: r["seed"]), split)}
+        table.append(entry)
+    return table
+
+
+def write(table: list[dict], path: Path, started: float, seeds: list[int]) -> None:
+    from zeroseg3d.metrics import json_safe
+    from zeroseg3d.utils.atomic import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": path.stem, "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "seconds": round(time.time() - started, 1), "rows": json_safe(table)}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(result, indent=2))
+    lines = [f"# Student settings on the demo's world ({len(seeds)} seeds, {result['device'].get('gpu', 'CPU')})", "",
+             "Mean over seeds ± spread, 60 validation frames of 20 streets, full scan; change from `base` with its "
+             "paired bootstrap interval over streets.", "",
+             "| row | steps | s/run | mIoU | seen | unseen | hIoU | view mIoU | change: mIoU | seen | unseen | hIoU |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in table:
+        mean, std = row["mean"], row["std"]
+
+        def change(key, row=row):
+            value = (row.get("change") or {}).get(key)
+            return "-" if value is None else f"{value[0]:+.1f} [{value[1]:+.1f}, {value[2]:+.1f}]"
+
+        lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.0f} | "
+                     + " | ".join(f"{mean[k]:.1f} ± {std[k]:.1f}" for k in ("miou", "miou_seen", "miou_unseen", "hiou",
+                                                                            "fov_miou"))
+                     + " | " + " | ".join(change(k) for k in ("miou", "miou_seen", "miou_unseen", "hiou")) + " |")
+    atomic_write_text(path.with_suffix(".md"), "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", default="runs/demo")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes per run")
+    parser.add_argument("--prepare", type=int, default=0, metavar="WORKERS",
+                        help="make a missing world and teacher cache first, with this many processes")
+    parser.add_argument("--out", default=str(RESULTS / "sweep"), help="result files, without suffix")
+    args = parser.parse_args()
+    demo = Path(args.demo).resolve()
+    started = time.time()
+    if args.prepare:
+        prepare(demo, args.prepare)
+    jobs = sorted(((name, ROWS[name], seed) for name in args.rows for seed in args.seeds),
+                  key=lambda j: -COST.get(j[0], 1))
+    rows: dict[str, list[dict]] = {}
+    for name, seed, metrics in train_students(demo, jobs, "sweep", args.parallel, args.threads, args.workers):
+        if metrics is None:
+            continue
+        rows.setdefault(name, []).append(metrics)
+        print(f"{name} seed {seed}: mIoU {metrics['miou']:.1f}, seen {metrics['miou_seen']:.1f}, unseen "
+              f"{metrics['miou_unseen']:.1f}, hIoU {metrics['hiou']:.1f} ({metrics['seconds']:.0f} s; "
+              f"{time.time() - started:.0f} s in)", flush=True)
+        write(summarise(rows, args.seeds, demo), Path(args.out), started, args.seeds)
+
+if __name__ == "__main__":
+    main()
