@@ -60,6 +60,22 @@ class SegmentationSet(torch.utils.data.Dataset):
             sample.point_extras["self_label"] = self.self_labels[frame.frame_id].astype(np.int64)
         return sample
 
+    def points_only(self, index: int) -> Sample:
+        """The sample of frame ``index`` as the student sees it, without augmentation, camera
+        pairing or teacher outputs (what predicting needs); training labels hidden as in
+        ``__getitem__``."""
+        from zeroseg3d.datasets.frame import Frame
+
+        frame = self.frames[index]
+        augment, self.builder.augment = self.builder.augment, None
+        try:
+            sample = self.builder(Frame(frame.frame_id, frame.points, labels=frame.labels))
+        finally:
+            self.builder.augment = augment
+        if self.training:
+            sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
+        return sample
+
     def _attach_teacher(self, frame, sample: Sample) -> None:
         outputs = self.cache.load(frame.frame_id, frame.num_points)
         if outputs is None:

@@ -107,20 +107,18 @@ def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, co
     if len(unseen) == 0:
         return {}
     candidates = []
-    augment, dataset.builder.augment = dataset.builder.augment, None
     was_training = model.training
     model.eval()
     try:
         for index in tqdm(range(len(dataset)), desc="self-labelling", unit="frame", leave=False,
                           disable=not progress):
-            sample = dataset[index]
+            sample = dataset.points_only(index)
             probs = predict_logits(model, text, sample, device).softmax(dim=1).numpy()
             best = probs.argmax(1)
             confidence = probs[np.arange(len(best)), best]
             candidate = (sample.labels < 0) & np.isin(best, unseen)
             candidates.append((sample.frame_id, candidate, best, confidence))
     finally:
-        dataset.builder.augment = augment
         model.train(was_training)
     cut = np.full(len(dataset.frames.vocabulary.names), np.inf)   # per class: the confidence to reach
     for c in unseen:
