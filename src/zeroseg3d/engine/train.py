@@ -271,6 +271,8 @@ class Trainer:
         bar = tqdm(total=self.batches_per_epoch * self.total_epochs, initial=self.batch_index, desc="train",
                    unit="batch", disable=not self.progress or self.rank > 0)
         start_epoch = self.batch_index // self.batches_per_epoch
+        running: dict[str, torch.Tensor] = {}   # loss sums since the last log line, and their batch counts
+        counts: dict[str, int] = {}
         for epoch in range(start_epoch, self.total_epochs):
             phase = self.phase_of(epoch)
             self_epoch = epoch - cfg.epochs_guided
@@ -283,7 +285,6 @@ class Trainer:
             batches = self.epoch_batches(epoch)[first_batch:]
             loader = torch.utils.data.DataLoader(s.train_set, batch_sampler=batches, collate_fn=collate,
                                                  num_workers=cfg.num_workers)
-            running: dict[str, torch.Tensor] = {}
             for batch in loader:
                 batch = to_device(batch, self.device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
@@ -301,15 +302,17 @@ class Trainer:
                 for key, value in out.items():
                     if key.startswith("loss"):
                         running[key] = running.get(key, 0.0) + value.detach().float()
+                        counts[key] = counts.get(key, 0) + 1
                 bar.update()
                 if self.batch_index % cfg.log_every == 0:
                     names = sorted(running)
                     totals = distributed.all_reduce_sum(torch.stack([running[k] for k in names])) / self.world
-                    record = {k: float(v) / cfg.log_every for k, v in zip(names, totals.cpu())}
+                    # each key over the batches it was summed over (a log line may span an epoch's end)
+                    record = {k: float(v) / counts[k] for k, v in zip(names, totals.cpu())}
                     record.update(step=self.step, epoch=epoch, phase=phase, lr=self.scheduler.get_last_lr()[0])
                     self._log(record)
                     bar.set_postfix(loss=f"{record.get('loss', 0):.3f}", phase=phase)
-                    running = {}
+                    running, counts = {}, {}
                 if cfg.checkpoint_every and self.batch_index % cfg.checkpoint_every == 0:
                     self.save("last.pt")
                 done_now += 1

@@ -19,14 +19,13 @@ class LossConfig:
     # "unseen": an unlabelled point's pseudo label is the teacher's most probable unseen class
     # (the 3D labels say it is no seen class), confidence renormalised over the unseen classes,
     # where they hold at least pseudo_min_mass of the probability; "all": the teacher's argmax,
-    # used only when it is an unseen class. With object votes, "unseen" adds 2.9 unseen mIoU
-    # [1.6, 3.8] on the world (docs/results.md)
+    # used only when it is an unseen class. "unseen" gives the rare classes labels "all" leaves
+    # them without (traffic signs, docs/results.md)
     pseudo_among: str = "unseen"
     pseudo_min_mass: float = 0.1
     # > 0: each connected group of unlabelled points (an object: points closer than this, in
     # metres) takes its teacher majority, in view or not (teacher/objects.py); 0: per point.
-    # On the world, 0.5 labels 72% of the unseen points at 99.5% accuracy and adds 3.6 unseen
-    # mIoU [1.5, 6.2] over temporal labels alone (docs/results.md)
+    # On the world, 0.5 labels 72% of the unseen points at 99.5% accuracy (docs/results.md)
     pseudo_object_radius: float = 0.5
     # -log P(any unseen class) on every point the 3D labels leave unlabelled (they are none of
     # the seen classes), over the whole scan. Off: on the world it raises unseen recall but
