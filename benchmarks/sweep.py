@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ablation import paired_change, seed_statistics  # noqa: E402
+from ablation import _split, paired_change, row_entry  # noqa: E402
 from common import RESULTS, device_description, train_students  # noqa: E402
 
 SCHEDULE_2X = ["train.epochs_guided=12", "train.epochs_self=4"]
@@ -59,23 +59,19 @@ def prepare(demo: Path, workers: int) -> None:
 
 
 def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list[dict]:
-    from zeroseg3d.datasets.vocabulary import build_vocabulary
     from zeroseg3d.engine.demo import FULL, world_config
 
+    split = _split(world_config(demo, FULL, 0))
+    base = sorted(rows.get("base") or [], key=lambda r: r["seed"])
     table = []
-    base = rows.get("base")
     for name in ROWS:
-        runs = rows.get(name)
-        if not runs or len(runs) < len(seeds):
+        runs = sorted(rows.get(name) or [], key=lambda r: r["seed"])
+        if len(runs) < len(seeds):
             continue
-        runs = sorted(runs, key=lambda r: r["seed"])
-        entry = {"name": name, "overrides": ROWS[name], "seeds": seeds, **seed_statistics(runs),
-                 "seconds": float(np.mean([r["seconds"] for r in runs])), "steps": runs[0]["steps"],
-                 "per_class": {c: float(np.mean([r["per_class"][c] or 0.0 for r in runs])) for c in runs[0]["per_class"]}}
-        if base and name != "base" and len(base) == len(runs):
-            config = world_config(demo, FULL, 0)
-            split = build_vocabulary(config.data).split(config.data.unseen_split, config.data.unseen_classes)
-            entry["change"] = {"from": "base", **paired_change(runs, sorted(base, key=lambda r: r["seed"]), split)}
+        entry = {**row_entry(name, runs, seeds), "overrides": ROWS[name],
+                 "seconds": float(np.mean([r["seconds"] for r in runs])), "steps": runs[0]["steps"]}
+        if name != "base" and len(base) == len(runs):
+            entry["change"] = {"from": "base", **paired_change(runs, base, split)}
         table.append(entry)
     return table
 

@@ -330,6 +330,20 @@ def test_an_exported_bundle_predicts_new_names_elsewhere_without_the_teacher_fil
     np.testing.assert_array_equal(result.labels, expected.labels)
     np.testing.assert_allclose(result.scores, expected.scores, rtol=1e-5, atol=1e-6)
     # a damaged bundle is refused in one line
+    text_tower = (moved / "text.safetensors").read_bytes()
+    (moved / "text.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not the text tower of the bundle's CLIP config"):
+        Segmenter.from_checkpoint(moved, "cpu").predict(points, classes=["a new name"])
+    (moved / "text.safetensors").write_bytes(text_tower)
+    manifest = json.loads((moved / "bundle.json").read_text())
+    manifest["clip"]["model_config"] = {"embed_dim": 8}
+    (moved / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="not an open_clip model config"):
+        Segmenter.from_checkpoint(moved, "cpu").predict(points, classes=["another new name"])
+    del manifest["clip"]
+    (moved / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="not a zeroseg3d bundle"):
+        Segmenter.from_checkpoint(moved, "cpu")
     (moved / "student.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="not a readable zeroseg3d bundle"):
         Segmenter.from_checkpoint(moved, "cpu")

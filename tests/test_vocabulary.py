@@ -83,14 +83,14 @@ def test_unknown_vocabulary_lists_packaged_ones():
 
 
 def test_dataset_formats_take_synonyms_and_refuse_other_names_before_inference():
-    from zeroseg3d.engine.export import dataset_classes, dataset_ids
+    from zeroseg3d.engine.export import dataset_classes, dataset_raw_ids
     from zeroseg3d.errors import ConfigError
 
     nuscenes = Vocabulary.load("nuscenes")
     assert dataset_classes(["person", "Car"], "nuscenes").tolist() == [nuscenes.index("pedestrian"),
                                                                       nuscenes.index("car")]
     # prediction 0 = person -> a pedestrian raw id of nuScenes lidarseg
-    assert dataset_ids(["person", "car"], np.array([0, 1]), "nuscenes")[0] in (2, 3, 4, 6)
+    assert dataset_raw_ids(["person", "car"], "nuscenes")[np.array([0, 1])][0] in (2, 3, 4, 6)
     with pytest.raises(ConfigError, match=r"\['fire hydrant'\] are not nuscenes classes"):
         dataset_classes(["person", "fire hydrant"], "nuscenes")
     assert dataset_classes(["fire hydrant"], "ply") is None

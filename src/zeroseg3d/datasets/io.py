@@ -187,7 +187,8 @@ def read_npy(path: Path) -> np.ndarray:
             reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
             shape, fortran, dtype = reader(file)
         except Exception as exc:  # numpy's header parser raises many kinds on hostile bytes
-            kind = "a .npz archive, not a .npy array" if path.read_bytes()[:2] == b"PK" else "not a .npy array"
+            file.seek(0)
+            kind = "a .npz archive, not a .npy array" if file.read(2) == b"PK" else "not a .npy array"
             raise DataError(path, f"{kind} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         if dtype.names is not None or dtype.kind not in "fiub":
             raise DataError(path, f"not a plain numeric array (dtype {dtype})")
@@ -242,9 +243,9 @@ def _count(token: str | None, path: Path, what: str) -> int:
     return int(token)
 
 
-def _header_lines(data: bytes, path: Path, kind: str) -> list[str]:
+def _ascii_header(data: bytes, path: Path, kind: str) -> str:
     try:
-        return data.decode("ascii").splitlines()
+        return data.decode("ascii")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"{kind} header is not ASCII (byte {exc.start})") from None
 
@@ -261,7 +262,7 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
     newline = data.find(b"\n", end)
     if not data.startswith(b"ply") or end < 0 or newline < 0:
         raise DataError(path, "not a PLY file (no 'ply' magic or no 'end_header' line)")
-    header = _header_lines(data[:end], path, "PLY")
+    header = _ascii_header(data[:end], path, "PLY").splitlines()
     body = data[newline + 1:]
     fmt, count, props, elements = None, 0, [], []
     for line in header[1:]:
@@ -312,7 +313,7 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
         if len(elements) == 1 and len(rows) > count:
             raise DataError(path, f"{len(rows)} data rows but the header declares {count} vertices")
         try:
-            table = np.array([r for r in rows[:count]], dtype=np.float64).reshape(count, -1)
+            table = np.array(rows[:count], dtype=np.float64).reshape(count, -1)
         except ValueError:
             raise DataError(path, "malformed ascii PLY vertex data (non-numbers, or rows of different "
                                   "lengths)") from None
@@ -373,9 +374,8 @@ def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
         newline = data.find(b"\n", offset)
         if newline < 0:
             raise DataError(path, "not a PCD file (header has no DATA line)")
-        line = _header_lines(data[offset:newline], path, "PCD")
+        line = _ascii_header(data[offset:newline], path, "PCD").strip()
         offset = newline + 1
-        line = line[0].strip() if line else ""
         if not line or line.startswith("#"):
             continue
         key, *values = line.split()

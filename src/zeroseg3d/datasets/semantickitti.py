@@ -83,9 +83,9 @@ class SemanticKITTISequence:
 
         text = read_text_utf8(path, lambda problem: DataError(path, problem))
         rows = [line.split() for line in text.splitlines() if line.strip()]
-        if any(len(row) != 12 for row in rows):
-            number = next(i for i, row in enumerate(rows, start=1) if len(row) != 12)
-            raise DataError(path, f"pose {number} holds {len(rows[number - 1])} values: every line must hold "
+        wrong = next((number for number, row in enumerate(rows, start=1) if len(row) != 12), None)
+        if wrong is not None:
+            raise DataError(path, f"pose {wrong} holds {len(rows[wrong - 1])} values: every line must hold "
                                   "12 numbers (a 3x4 pose)")
         try:
             flat = np.array(rows, dtype=np.float64).reshape(-1, 12)

@@ -87,8 +87,12 @@ def load_bundle(path: str | Path, device: str = "cpu"):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, SafetensorError) as exc:
         raise CheckpointError(f"{path}: not a readable zeroseg3d bundle ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "clip" not in manifest:
-        raise CheckpointError(f"{path}: not a zeroseg3d bundle (format {FORMAT})")
+    manifest = manifest if isinstance(manifest, dict) else {}
+    clip = manifest.get("clip")
+    if (manifest.get("format") != FORMAT or not isinstance(clip, dict) or not isinstance(clip.get("name"), str)
+            or not isinstance(clip.get("model_config"), dict)):
+        raise CheckpointError(f"{path}: not a zeroseg3d bundle (format {FORMAT}, with the CLIP model's name and "
+                              "config)")
     state = {"model": {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
              "config": manifest.get("config"), "vocabulary": manifest.get("vocabulary"),
              "text_embeddings": tensors.get("text_embeddings"), "embed_dim": manifest.get("embed_dim")}
@@ -97,7 +101,7 @@ def load_bundle(path: str | Path, device: str = "cpu"):
     config, model = build_model_from_checkpoint(state, path, config)
     synonyms = manifest.get("synonyms") or {}
     return Segmenter(model, config, state["vocabulary"], state["text_embeddings"], device,
-                     manifest["clip"].get("identity"), clip_loader=lambda: _text_tower(path, manifest["clip"]),
+                     clip.get("identity"), clip_loader=lambda: _text_tower(path, clip),
                      synonyms={str(k): tuple(map(str, v)) for k, v in synonyms.items()})
 
 
@@ -105,15 +109,19 @@ def _text_tower(path: Path, clip: dict):
     """The bundle's CLIP (text weights loaded, vision tower left at its initial values: it is
     never used) and tokenizer."""
     import open_clip
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from zeroseg3d.teacher.loading import LoadedCLIP
 
-    name = f"zs3d-bundle-{clip['name']}"
-    _register(name, clip["model_config"])
+    name = _register(path, f"zs3d-bundle-{clip['name']}", clip["model_config"])
     model = open_clip.create_model(name, pretrained=None, force_quick_gelu=bool(clip.get("quick_gelu")))
-    weights = load_file(path / "text.safetensors")
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        weights = load_file(path / "text.safetensors")
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except (OSError, SafetensorError, RuntimeError) as exc:   # missing, damaged, or of other shapes
+        raise CheckpointError(f"{path / 'text.safetensors'}: not the text tower of the bundle's CLIP config "
+                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     missing = [k for k in missing if not k.startswith("visual.")]
     if missing or unexpected:
         raise CheckpointError(f"{path / 'text.safetensors'}: does not fit the bundle's CLIP config "
@@ -124,13 +132,19 @@ def _text_tower(path: Path, clip: dict):
                       int(clip["model_config"].get("vision_cfg", {}).get("image_size", 224)))
 
 
-def _register(name: str, model_config: dict) -> None:
-    """open_clip finds model configs in files: one written to a temporary folder."""
+def _register(path: Path, name: str, model_config: dict) -> str:
+    """open_clip finds model configs in files: the bundle's, written to a temporary folder and
+    registered (and checked) as the teacher's own are."""
     import tempfile
 
-    import open_clip
+    from zeroseg3d.errors import ConfigError
+    from zeroseg3d.teacher.loading import register_model_config
 
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / f"{name}.json"
         file.write_text(json.dumps(model_config))
-        open_clip.add_model_config(file)
+        try:
+            return register_model_config(file)
+        except ConfigError:
+            raise CheckpointError(f"{path / MANIFEST}: its CLIP model config is not an open_clip model config "
+                                  "(needs embed_dim, vision_cfg, text_cfg)") from None

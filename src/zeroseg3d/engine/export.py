@@ -32,19 +32,25 @@ def dataset_classes(class_names: list[str], fmt: str) -> np.ndarray | None:
     return np.array(index)
 
 
-def dataset_ids(class_names: list[str], labels: np.ndarray, fmt: str) -> np.ndarray:
-    """Predicted indices into ``class_names`` -> raw ids of the format's dataset (inverse map)."""
-    return Vocabulary.load(FORMAT_VOCABULARY[fmt]).to_raw(dataset_classes(class_names, fmt)[labels])
+def dataset_raw_ids(class_names: list[str], fmt: str) -> np.ndarray | None:
+    """The raw id in the format's dataset of each of ``class_names`` (the inverse map; a
+    prediction's ids are ``raw_ids[labels]``), or None for formats that keep any name."""
+    index = dataset_classes(class_names, fmt)
+    return None if index is None else Vocabulary.load(FORMAT_VOCABULARY[fmt]).to_raw(index)
 
 
 def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.ndarray,
-                     class_names: list[str], colors: np.ndarray) -> Path:
+                     class_names: list[str], colors: np.ndarray, raw_ids: np.ndarray | None = None) -> Path:
+    """One scan's prediction; ``raw_ids`` (from :func:`dataset_raw_ids`, computed once for a
+    folder of scans) is looked up here when not given."""
+    if raw_ids is None and fmt in FORMAT_VOCABULARY:
+        raw_ids = dataset_raw_ids(class_names, fmt)
     if fmt == "label":
         path = path_stem.with_suffix(".label")
-        atomic_write_bytes(path, dataset_ids(class_names, labels, fmt).astype(np.uint32).tobytes())
+        atomic_write_bytes(path, raw_ids[labels].astype(np.uint32).tobytes())
     elif fmt == "nuscenes":
         path = path_stem.with_name(path_stem.name + "_lidarseg.bin")
-        atomic_write_bytes(path, dataset_ids(class_names, labels, fmt).astype(np.uint8).tobytes())
+        atomic_write_bytes(path, raw_ids[labels].astype(np.uint8).tobytes())
     elif fmt == "ply":
         path = path_stem.with_suffix(".ply")
         write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32))

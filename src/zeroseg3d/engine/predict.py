@@ -41,9 +41,10 @@ def build_model_from_checkpoint(state: dict, path, config=None):
     model = ZeroShotSegmentor(config.model, int(state["embed_dim"]))
     try:
         missing, unexpected = model.load_state_dict(state["model"], strict=False)
-    except RuntimeError as exc:   # shapes that do not fit
+    except RuntimeError as exc:   # shapes that do not fit; torch's first line only names the model
+        lines = str(exc).splitlines()
         raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
-                              f"({str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc})") from None
+                              f"({lines[1].strip() if len(lines) > 1 else lines[0]})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -52,10 +53,11 @@ def build_model_from_checkpoint(state: dict, path, config=None):
 
 class Segmenter:
     def __init__(self, model, config, vocabulary: list[str], text_embeddings: torch.Tensor, device: str = "cpu",
-                 teacher_identity: str | None = None, clip_loader=None, synonyms: dict | None = None):
+                 teacher_identity: str | None = None, clip_loader=None, synonyms: dict | None = None,
+                 workdir: Path | None = None):
         """``clip_loader``: returns the CLIP text tower for new names (default: the teacher the
         config names); ``synonyms``: the prompts' words per known class name (default: the
-        config's vocabulary)."""
+        config's vocabulary); ``workdir``: where training ran, for the config's relative paths."""
         self.model = model.to(device).eval()
         self.teacher_identity = teacher_identity   # the CLIP weights the student was trained with
         self.config = config
@@ -64,7 +66,7 @@ class Segmenter:
         self.device = device
         self.builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
         self._clip = None
-        self.workdir: Path | None = None   # where training ran, for the config's relative paths
+        self.workdir = workdir
         self._clip_loader = clip_loader
         self._synonyms = synonyms
         self._text_cache: dict[tuple, torch.Tensor] = {tuple(self.vocabulary): self.text_embeddings}
@@ -81,20 +83,19 @@ class Segmenter:
         config, model = build_model_from_checkpoint(state, path)
         text = state["text_embeddings"]
         identity = state.get("teacher_identity")
-        segmenter = cls(model, config, state["vocabulary"], text, resolve_device(device),
-                        identity if isinstance(identity, str) else None)
         # the config's relative paths are relative to where training ran: found from the run folder
         workdir = state.get("workdir_from_run")
-        if isinstance(workdir, str) and not Path(workdir).is_absolute():
-            segmenter.workdir = Path(path).parent.parent / workdir
-        return segmenter
+        workdir = (Path(path).parent.parent / workdir
+                   if isinstance(workdir, str) and not Path(workdir).is_absolute() else None)
+        return cls(model, config, state["vocabulary"], text, resolve_device(device),
+                   identity if isinstance(identity, str) else None, workdir=workdir)
 
     # -- vocabularies ---------------------------------------------------------------------
-    def text_for(self, classes: Sequence[str] | None) -> tuple[list[str], torch.Tensor]:
-        """Class names and their unit text embeddings; new names go through the CLIP text
-        tower named in the checkpoint's config (its weights must be reachable)."""
+    def class_names(self, classes: Sequence[str] | None) -> list[str]:
+        """The names ``classes`` stands for (the checkpoint's vocabulary for None), checked:
+        not empty, none listed twice."""
         if classes is None:
-            return self.vocabulary, self.text_embeddings
+            return self.vocabulary
         classes = [c.strip() for c in classes if c.strip()]
         if not classes:
             raise ConfigError("the class list is empty")
@@ -103,6 +104,14 @@ class Segmenter:
             if normalize_name(name) in seen:
                 raise ConfigError(f"class {name!r} is listed twice (as {seen[normalize_name(name)]!r} too)")
             seen[normalize_name(name)] = name
+        return classes
+
+    def text_for(self, classes: Sequence[str] | None) -> tuple[list[str], torch.Tensor]:
+        """Class names and their unit text embeddings; new names go through the CLIP text
+        tower named in the checkpoint's config (its weights must be reachable)."""
+        if classes is None:
+            return self.vocabulary, self.text_embeddings
+        classes = self.class_names(classes)
         key = tuple(classes)
         if key not in self._text_cache:
             self._text_cache[key] = self._encode(classes)
@@ -166,7 +175,6 @@ class Segmenter:
         scores, labels = logits.softmax(dim=1).max(dim=1)
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
 
-
     def predict_paths(self, inputs: Sequence[str | Path], out: str | Path, classes: Sequence[str] | None = None,
                       fmt: str = "ply", pictures: bool = False, on_scan=None, progress: bool = True) -> list[Path]:
         """Predict every scan of ``inputs`` (files, folders of scans, SemanticKITTI sequences or
@@ -178,13 +186,12 @@ class Segmenter:
         from tqdm import tqdm
 
         from zeroseg3d.datasets import open_path
-        from zeroseg3d.engine.export import dataset_classes, palette, write_prediction
+        from zeroseg3d.engine.export import dataset_raw_ids, palette, write_prediction
         from zeroseg3d.geometry.projection import pair_points
 
-        if classes is not None:
-            dataset_classes(list(classes), fmt)   # names the format cannot store: said before any work
-        names, _ = self.text_for(classes)
-        dataset_classes(names, fmt)
+        names = self.class_names(classes)
+        raw_ids = dataset_raw_ids(names, fmt)   # names the format cannot store: said before any work
+        names, _ = self.text_for(names)
         colors = palette(names)
         out = Path(out)
         written = []
@@ -194,7 +201,7 @@ class Segmenter:
                 frame = dataset[index]
                 result = self.predict(frame, names)
                 stem = out / frame.frame_id.replace("/", "_")
-                written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors))
+                written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors, raw_ids))
                 if pictures:
                     from zeroseg3d.engine.visualize import scan_pictures
 
