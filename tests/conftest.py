@@ -50,3 +50,42 @@ def write_kitti_sequence(folder: Path, scans: list[np.ndarray], labels: list[np.
     tr = " ".join(f"{v:.12e}" for v in KITTI_TR)
     (folder / "calib.txt").write_text(f"P2: {p2}\nTr: {tr}\n{calib_extra}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny world (street 00 to train on, 08 to validate on), a tiny random CLIP and its filled
+    teacher cache: (root, config path, world root)."""
+    pytest.importorskip("spconv")
+    from clip_fixtures import TINY_VIT, write_model_config
+    from zeroseg3d.cli import main
+
+    root = tmp_path_factory.mktemp("engine")
+    world = root / "world"
+    main(["world", "generate", "--out", str(world), "--sequences", "1", "--frames", "4", "--seed", "4", "--workers", "1"])
+    main(["world", "generate", "--out", str(world), "--sequences", "1", "--start", "8", "--frames", "1",
+          "--seed", "4", "--workers", "1"])
+    model_config = write_model_config(root, "zs3d-engine-tiny", TINY_VIT)
+    config_path = root / "tiny.yaml"
+    config_path.write_text(f"""
+_base_: {REPO / 'configs' / 'world.yaml'}
+data: {{root: {world}, voxel_size: 0.3, sequences: ['00']}}
+teacher: {{model_config: {model_config}, checkpoint: null, random_init: true, readout: tokens, sliding: false,
+          short_side: 32, scales: [1.0], cache_dir: {root / 'cache'}}}
+train: {{epochs_guided: 2, epochs_self: 1, self_every: 1, batch_size: 2, log_every: 1, warmup_steps: 2}}
+""")
+    assert main(["teacher", str(config_path), "--no-report"]) == 0
+    assert main(["teacher", str(config_path), "--split", "val", "--no-report"]) == 0
+    return root, config_path, world
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run) -> Path:
+    """A student trained one epoch on the tiny world (read it; copy it before changing it)."""
+    from zeroseg3d.config import load_config
+    from zeroseg3d.engine.train import run_training
+
+    root, config_path, _ = tiny_run
+    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
+                 root / "tiny_student", progress=False)
+    return root / "tiny_student" / "checkpoints" / "guided.pt"

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from clip_fixtures import TINY_VIT, write_model_config
 from zeroseg3d.cli import main
 from zeroseg3d.config import load_config
 from zeroseg3d.datasets.io import read_ply
@@ -17,27 +16,6 @@ from zeroseg3d.engine.predict import Segmenter
 from zeroseg3d.engine.train import Trainer, run_training
 
 pytest.importorskip("spconv")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("engine")
-    world = root / "world"
-    main(["world", "generate", "--out", str(world), "--sequences", "1", "--frames", "4", "--seed", "4", "--workers", "1"])
-    main(["world", "generate", "--out", str(world), "--sequences", "1", "--start", "8", "--frames", "1",
-          "--seed", "4", "--workers", "1"])
-    model_config = write_model_config(root, "zs3d-engine-tiny", TINY_VIT)
-    config_path = root / "tiny.yaml"
-    config_path.write_text(f"""
-_base_: {(__import__('pathlib').Path(__file__).parents[1] / 'configs' / 'world.yaml')}
-data: {{root: {world}, voxel_size: 0.3, sequences: ['00']}}
-teacher: {{model_config: {model_config}, checkpoint: null, random_init: true, readout: tokens, sliding: false,
-          short_side: 32, scales: [1.0], cache_dir: {root / 'cache'}}}
-train: {{epochs_guided: 2, epochs_self: 1, self_every: 1, batch_size: 2, log_every: 1, warmup_steps: 2}}
-""")
-    assert main(["teacher", str(config_path), "--no-report"]) == 0
-    assert main(["teacher", str(config_path), "--split", "val", "--no-report"]) == 0
-    return root, config_path, world
 
 
 def _weights(trainer):
@@ -111,12 +89,9 @@ def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
     assert "stored config" in capsys.readouterr().err
 
 
-def test_predict_exports_round_trip_and_new_class_names(tiny_run, tmp_path, capsys):
+def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
-    run_dir = tmp_path / "run"
-    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
-                 run_dir, progress=False)
-    checkpoint = run_dir / "checkpoints" / "guided.pt"
+    checkpoint = tiny_checkpoint
     sequence = world / "sequences" / "08"
     out = tmp_path / "pred"
     assert main(["predict", str(checkpoint), str(sequence), "--format", "label", "--out", str(out)]) == 0
@@ -273,7 +248,7 @@ class _Payload:
         return (pathlib.Path.touch, (pathlib.Path(self.marker),))
 
 
-def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tmp_path):
+def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tiny_checkpoint, tmp_path):
     import pickle
 
     import yaml
@@ -282,10 +257,7 @@ def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tmp_
     from zeroseg3d.errors import ZeroSeg3DError
 
     root, config_path, world = tiny_run
-    run_dir = tmp_path / "run"
-    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
-                 run_dir, progress=False)
-    state = torch.load(run_dir / "checkpoints" / "guided.pt", weights_only=True)
+    state = torch.load(tiny_checkpoint, weights_only=True)
     assert state["teacher_identity"].startswith("random:")
     marker = tmp_path / "payload-ran"
     planted = tmp_path / "weights.pt"
@@ -303,16 +275,14 @@ def test_a_checkpoint_cannot_make_predict_unpickle_a_planted_file(tiny_run, tmp_
         assert not marker.exists()
 
 
-def test_an_exported_bundle_predicts_new_names_elsewhere_without_the_teacher_files(tiny_run, tmp_path, monkeypatch):
+def test_an_exported_bundle_predicts_new_names_elsewhere_without_the_teacher_files(tiny_run, tiny_checkpoint, tmp_path,
+                                                                                   monkeypatch):
     import shutil
 
     from zeroseg3d.datasets.io import read_kitti_bin
 
     root, config_path, world = tiny_run
-    checkpoint = root / "bundle_run" / "checkpoints" / "last.pt"
-    if not checkpoint.is_file():
-        run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0"]),
-                     root / "bundle_run", progress=False)
+    checkpoint = tiny_checkpoint
     points = read_kitti_bin(world / "sequences" / "00" / "velodyne" / "000000.bin")
     names = ["car", "fire hydrant", "street"]
     expected = Segmenter.from_checkpoint(checkpoint, "cpu").predict(points, classes=names)
