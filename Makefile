@@ -5,9 +5,12 @@ PY := $(VENV)/bin/python
 # spconv build: cpu, or a CUDA one (cu118, cu120, cu121, cu124, cu126): `make test SPCONV=cu126`.
 SPCONV ?= cpu
 SPCONV_PACKAGE := $(if $(filter cpu,$(SPCONV)),spconv,spconv-$(SPCONV))
-# The stamp changes whenever the package metadata, the pinned set or the spconv build changes,
-# so set-up reruns then.
+# The stamps change whenever the package metadata, the pinned set or the spconv build changes,
+# so set-up reruns then. The demo installs what running needs; the tests add the dev extra
+# (pytest, hypothesis, rerun-sdk).
 STAMP := $(VENV)/.installed-$(SPCONV)
+DEV_STAMP := $(VENV)/.installed-$(SPCONV)-dev
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt
 
 .PHONY: setup test demo demo-quick bench info clean
 
@@ -18,11 +21,15 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	@# another spconv build installs the same module: remove it first
 	$(PY) -m pip freeze 2>/dev/null | grep -io '^spconv[-a-z0-9]*' | grep -vix '$(SPCONV_PACKAGE)' \
 		| xargs -r $(PY) -m pip uninstall --quiet -y
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e '.[dev,$(SPCONV)]'
+	$(PIP) -e '.[$(SPCONV)]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-test: $(STAMP)
+$(DEV_STAMP): $(STAMP)
+	$(PIP) -e '.[dev,$(SPCONV)]'
+	touch $(DEV_STAMP)
+
+test: $(DEV_STAMP)
 	$(PY) -m pytest -q
 
 # The main job: the whole method on the synthetic world; report in runs/demo/.

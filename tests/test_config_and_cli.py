@@ -96,7 +96,7 @@ def test_console_script_help_and_info():
     info = subprocess.run([str(cli), "info", "--json"], capture_output=True, text=True, check=True)
     report = json.loads(info.stdout)
     assert report["torch"]["version"].startswith("2.")
-    assert set(report["optional"]) == {"spconv", "open_clip", "nuscenes", "open3d"}
+    assert set(report["optional"]) == {"spconv", "open_clip", "nuscenes", "rerun", "open3d"}
     assert all("importable" in probe for probe in report["optional"].values())
 
 

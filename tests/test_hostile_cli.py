@@ -160,7 +160,7 @@ def test_evaluate_predict_and_export_run_or_refuse_in_one_line(tmp_path, places,
         "predict": [(None, str(tiny_checkpoint), True), (None, str(scan), True),
                     ("--classes", "car,road,fire hydrant", False), ("--vocabulary", str(tmp_path / "names.txt"), False),
                     ("--format", "ply", False), ("--out", str(tmp_path / "p"), True), ("--pictures", None, False),
-                    ("--device", "cpu", False)],
+                    ("--rerun", str(tmp_path / "p" / "scans.rrd"), False), ("--device", "cpu", False)],
         "export": [(None, str(tiny_checkpoint), True), (None, str(tmp_path / "bundle"), True)],
     }
     run_cli([command] + data.draw(argv_strategy(templates[command], places)), capsys)

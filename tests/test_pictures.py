@@ -1,6 +1,7 @@
 """Pictures: pixel-exact overlays, a legend, distinguishable colours, the confusion matrix."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from zeroseg3d.datasets.frame import Camera, Frame
@@ -79,3 +80,91 @@ def test_confusion_picture_and_legend(tmp_path):
                              palette(["road", "car"]), tmp_path / "o.png", names=["road", "car"])
     legend = np.asarray(Image.open(overlay).convert("RGB"))[20:]
     assert legend.shape[0] > 0 and (legend == palette(["road", "car"])[1]).all(axis=2).any()   # car's box
+
+
+def _recording(path):
+    rerun = pytest.importorskip("rerun")
+    table = rerun.dataframe.load_recording(str(path)).view(index="frame", contents="/**").select().read_all()
+    return {name: table.column(name).to_pylist() for name in table.column_names if name != "log_time"}
+
+
+def test_a_rerun_recording_holds_classes_confidence_truth_cameras_and_poses(tiny_run, tiny_checkpoint, tmp_path):
+    pytest.importorskip("rerun")
+    from zeroseg3d.cli import main
+    from zeroseg3d.datasets.io import read_ply
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.engine.checkpoint import load_checkpoint
+
+    root, config_path, world = tiny_run
+    sequence = world / "sequences" / "00"
+    out = tmp_path / "pred"
+    assert main(["predict", str(tiny_checkpoint), str(sequence), "--out", str(out), "--rerun",
+                 str(out / "scans.rrd")]) == 0
+    assert not list(out.glob(".*.tmp"))
+    columns = _recording(out / "scans.rrd")
+    frames = SemanticKITTI([sequence], "semantickitti")
+    assert columns["frame"] == list(range(len(frames)))
+    names = load_checkpoint(tiny_checkpoint)["vocabulary"]
+    context = columns["/world:AnnotationContext"][0][0]   # static: the same on every row
+    assert [c["class_description"]["info"]["label"] for c in context] == names
+    packed = [int.from_bytes(bytes([*map(int, color), 255]), "big") for color in palette(names)]
+    assert [c["class_description"]["info"]["color"] for c in context] == packed
+    config = __import__("zeroseg3d.config", fromlist=["load_config"]).load_config(config_path)
+    for index in range(len(frames)):
+        frame = frames[index]
+        predicted = read_ply(out / f"{frame.frame_id.replace('/', '_')}.ply")["label"]
+        np.testing.assert_array_equal(columns["/world/lidar/points:ClassId"][index], predicted)
+        np.testing.assert_allclose(columns["/world/lidar/points:Position3D"][index], frame.xyz, atol=1e-6)
+        confidence = np.array(columns["/world/lidar/points:confidence"][index])
+        assert confidence.shape == (frame.num_points,) and (confidence > 0).all() and (confidence <= 1).all()
+        known = frame.labels >= 0
+        assert len(columns["/world/lidar/truth:ClassId"][index]) == known.sum()
+        # the scan placed in world coordinates by its pose
+        np.testing.assert_allclose(columns["/world/lidar:Translation3D"][index][0], frame.pose[:3, 3], atol=1e-5)
+        camera = frame.cameras[0]
+        entity = f"/world/lidar/{camera.name}"
+        np.testing.assert_allclose(np.reshape(columns[f"{entity}:PinholeProjection"][index][0], (3, 3)).T, camera.K,
+                                   rtol=1e-6)
+        assert bytes(columns[f"{entity}/image:Blob"][index][0]) == camera.image_path.read_bytes()
+        pairing = pair_points(frame.xyz, frame.cameras, config.data.pairing)
+        np.testing.assert_allclose(columns[f"{entity}/image/points:Position2D"][index], pairing.uv, atol=1e-4)
+        np.testing.assert_array_equal(columns[f"{entity}/image/points:ClassId"][index], predicted[pairing.point_idx])
+
+
+def test_rerun_recorders_are_independent_and_write_pixels_where_no_file_exists(tmp_path):
+    pytest.importorskip("rerun")
+    from zeroseg3d.engine.rerun_view import RerunRecorder
+
+    frame = _frame_with_camera()
+    pairing = pair_points(frame.xyz, frame.cameras, PairingConfig(occlusion=OcclusionConfig(enabled=False)))
+    names = ["road", "car"]
+    with RerunRecorder(names, palette(names), tmp_path / "a.rrd") as first, \
+            RerunRecorder(names, palette(names), tmp_path / "b.rrd") as second:
+        first.add(frame, np.array([1, 0, 1]), np.array([0.9, 0.5, 0.7]), pairing, frame.labels)
+        second.add(frame, np.array([0, 0, 0]))
+        second.add(frame, np.array([1, 1, 1]))
+    a, b = _recording(tmp_path / "a.rrd"), _recording(tmp_path / "b.rrd")
+    assert a["frame"] == [0] and b["frame"] == [0, 1]
+    assert a["/world/lidar/points:ClassId"] == [[1, 0, 1]]
+    assert b["/world/lidar/points:ClassId"] == [[0, 0, 0], [1, 1, 1]]
+    assert "/world/lidar/truth:ClassId" not in b and "/world/lidar:Translation3D" not in a   # no labels, no pose
+    # an image held in memory is stored as pixels; the camera sees two of the three points
+    assert bytes(a["/world/lidar/front/image:ImageBuffer"][0][0]) == frame.cameras[0].image.tobytes()
+    np.testing.assert_allclose(a["/world/lidar/front/image/points:Position2D"][0], pairing.uv, atol=1e-5)
+    assert len(pairing.uv) == 2
+
+
+def test_without_rerun_sdk_the_view_is_refused_in_one_line(tiny_run, tiny_checkpoint, tmp_path, capsys,
+                                                          monkeypatch):
+    import sys
+
+    from zeroseg3d.cli import main
+
+    root, config_path, world = tiny_run
+    monkeypatch.setitem(sys.modules, "rerun", None)   # as if not installed
+    capsys.readouterr()
+    assert main(["predict", str(tiny_checkpoint), str(world / "sequences" / "08"), "--out", str(tmp_path / "p"),
+                 "--rerun", str(tmp_path / "p" / "x.rrd")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'zeroseg3d[view]'" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "p" / "x.rrd").exists()

@@ -46,7 +46,9 @@ def collect() -> dict:
         "spconv": _probe("spconv", "sparse convolution backbone (spconv, or spconv-cu12x on GPUs)"),
         "open_clip": _probe("open_clip", "CLIP teacher"),
         "nuscenes": _probe("nuscenes", "nuScenes reader", "nuscenes-devkit"),
-        "open3d": _probe("open3d", "optional interactive viewer"),
+        "rerun": _probe("rerun", "interactive 3D view: predict --rerun/--view (pip install 'zeroseg3d[view]')",
+                        "rerun-sdk"),
+        "open3d": _probe("open3d", "optional point viewer when rerun-sdk is missing"),
     }
     return report
 

@@ -73,6 +73,8 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
+    import importlib.util
+
     from zeroseg3d.cli import output_folder
     from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
     from zeroseg3d.errors import ConfigError
@@ -86,18 +88,30 @@ def run_predict(args) -> int:
             raise ConfigError(f"--classes {args.classes!r} names no class")
     elif args.vocabulary:
         classes = load_vocabulary_file(args.vocabulary)
+    rerun_installed = importlib.util.find_spec("rerun") is not None
     on_scan = None
-    if args.view:
+    if args.view and not rerun_installed:   # Open3D, where it is installed, shows the points alone
         from zeroseg3d.engine.visualize import show_interactive
 
         def on_scan(frame, result, colors):
             if not show_interactive(frame.points, result.labels, colors, frame.frame_id):
-                print("no interactive view: install open3d and run with a display (PNGs: --pictures)")
+                print("no interactive view: pip install 'zeroseg3d[view]' (Rerun) or open3d; PNGs: --pictures")
                 return False
             return True
 
-    written = segmenter.predict_paths(args.inputs, out, classes, args.format, args.pictures, on_scan=on_scan)
+    if args.rerun is not None and Path(args.rerun).is_dir():
+        raise ConfigError(f"{args.rerun}: --rerun names the .rrd file to write, and a folder of that name exists")
+    written = segmenter.predict_paths(args.inputs, out, classes, args.format, args.pictures, rerun=args.rerun,
+                                      spawn_viewer=args.view and rerun_installed and args.rerun is None,
+                                      on_scan=on_scan)
     print(f"wrote {len(written)} predictions ({args.format}) to {out}")
+    if args.rerun is not None:
+        print(f"wrote {args.rerun}: open it with `rerun {args.rerun}`")
+        if args.view and rerun_installed:
+            import subprocess
+            import sys
+
+            subprocess.Popen([sys.executable, "-m", "rerun", str(args.rerun)])
     return 0
 
 
@@ -137,7 +151,13 @@ def add_parser(commands) -> None:
     predict.add_argument("--pictures", action="store_true",
                          help="also write per scan a bird's-eye PNG and, per camera image, the projected points "
                          "coloured by class (beside the ground truth where the scan has labels)")
-    predict.add_argument("--view", action="store_true", help="open an Open3D window per scan (if installed)")
+    predict.add_argument("--rerun", metavar="FILE.rrd",
+                         help="also record every scan for the Rerun viewer: points by class with their confidence, "
+                         "ground truth, camera images with their projected points, poses on a timeline "
+                         "(needs rerun-sdk: pip install 'zeroseg3d[view]'; open with `rerun FILE.rrd`)")
+    predict.add_argument("--view", action="store_true",
+                         help="show the scans in the Rerun viewer as they are segmented (Open3D when rerun-sdk is "
+                         "not installed)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=run_predict)
 

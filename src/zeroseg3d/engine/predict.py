@@ -176,13 +176,17 @@ class Segmenter:
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
 
     def predict_paths(self, inputs: Sequence[str | Path], out: str | Path, classes: Sequence[str] | None = None,
-                      fmt: str = "ply", pictures: bool = False, on_scan=None, progress: bool = True) -> list[Path]:
+                      fmt: str = "ply", pictures: bool = False, rerun: str | Path | None = None,
+                      spawn_viewer: bool = False, on_scan=None, progress: bool = True) -> list[Path]:
         """Predict every scan of ``inputs`` (files, folders of scans, SemanticKITTI sequences or
         roots, nuScenes roots) into ``out`` in format ``fmt`` (engine.export.FORMATS), with the
         model loaded and the names encoded once; with ``pictures``, a bird's-eye view and camera
-        overlays per scan (ground truth beside them where the scan has labels). ``on_scan(frame,
-        prediction, colors)`` is called after each scan; returning False stops calling it.
-        Returns the prediction files written."""
+        overlays per scan (ground truth beside them where the scan has labels); with ``rerun``
+        (an .rrd path) or ``spawn_viewer``, every scan recorded for the Rerun viewer
+        (engine.rerun_view). ``on_scan(frame, prediction, colors)`` is called after each scan;
+        returning False stops calling it. Returns the prediction files written."""
+        import contextlib
+
         from tqdm import tqdm
 
         from zeroseg3d.datasets import open_path
@@ -195,21 +199,30 @@ class Segmenter:
         colors = palette(names)
         out = Path(out)
         written = []
-        for path in inputs:
-            dataset = open_path(path)
-            for index in tqdm(range(len(dataset)), desc=str(path), unit="scan", disable=not progress):
-                frame = dataset[index]
-                result = self.predict(frame, names)
-                stem = out / frame.frame_id.replace("/", "_")
-                written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors, raw_ids))
-                if pictures:
-                    from zeroseg3d.engine.visualize import scan_pictures
+        with contextlib.ExitStack() as stack:
+            recorder = None
+            if rerun is not None or spawn_viewer:
+                from zeroseg3d.engine.rerun_view import RerunRecorder
 
-                    pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
-                    scan_pictures(frame, pairing, result.labels, truth_in(names, frame, dataset.vocabulary), names,
-                                  colors, out, stem.name)
-                if on_scan is not None and on_scan(frame, result, colors) is False:
-                    on_scan = None
+                recorder = stack.enter_context(RerunRecorder(names, colors, rerun, spawn=spawn_viewer))
+            for path in inputs:
+                dataset = open_path(path)
+                for index in tqdm(range(len(dataset)), desc=str(path), unit="scan", disable=not progress):
+                    frame = dataset[index]
+                    result = self.predict(frame, names)
+                    stem = out / frame.frame_id.replace("/", "_")
+                    written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors, raw_ids))
+                    if pictures or recorder is not None:
+                        pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
+                        truth = truth_in(names, frame, dataset.vocabulary)
+                    if pictures:
+                        from zeroseg3d.engine.visualize import scan_pictures
+
+                        scan_pictures(frame, pairing, result.labels, truth, names, colors, out, stem.name)
+                    if recorder is not None:
+                        recorder.add(frame, result.labels, result.scores, pairing, truth)
+                    if on_scan is not None and on_scan(frame, result, colors) is False:
+                        on_scan = None
         return written
 
 
