@@ -59,14 +59,12 @@ def teacher_only(config) -> dict:
     """The teacher's cached point labels as the prediction; points it does not see count as
     missed (a false negative of their class, a false positive of none)."""
     from zeroseg3d.datasets import build_dataset
-    from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.engine.builder import class_split, teacher_and_cache
     from zeroseg3d.teacher.run import pseudo_label_quality
-    from zeroseg3d.teacher.teacher import Teacher
 
     dataset = build_dataset(config.data, "val")
-    split = dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
-    report = pseudo_label_quality(dataset, TeacherCache(config.teacher.cache_dir, teacher.key), split)
+    _, cache = teacher_and_cache(config, dataset.vocabulary)
+    report = pseudo_label_quality(dataset, cache, class_split(config, dataset.vocabulary))
     return {**report["full"], "fov": {k: v for k, v in report.items() if k not in ("full", PER_FRAME)}}
 
 

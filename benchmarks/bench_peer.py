@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import KITTI, RESULTS, write_result  # noqa: E402
+from common import KITTI, write_result  # noqa: E402
 
 NETWORKS = ("zeroseg3d_minkunet34", "reference_spunet")
 
@@ -33,10 +33,10 @@ def build(network: str):
     from torch import nn
 
     from zeroseg3d.models.config import ModelConfig
-    from zeroseg3d.models.segmentor import ZeroShotSegmentor, voxel_means
+    from zeroseg3d.models.segmentor import create_student, voxel_means
 
     if network != "reference_spunet":
-        return ZeroShotSegmentor(ModelConfig(backbone="minkunet34"), 512)
+        return create_student(ModelConfig(backbone="minkunet34"), 512)
     from reference_spunet import ReferenceSpUNet
 
     class Reference(nn.Module):
@@ -60,7 +60,7 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     from common import peak_rss_mb
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
-    from zeroseg3d.engine.evaluate import to_device
+    from zeroseg3d.utils.device import to_device
 
     gpu = torch.cuda.is_available()
     device = "cuda" if gpu else "cpu"

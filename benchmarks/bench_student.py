@@ -21,16 +21,16 @@ def measure(backbone: str, voxel: float) -> dict:
     from common import peak_rss_mb, timed
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
-    from zeroseg3d.engine.evaluate import to_device
+    from zeroseg3d.utils.device import to_device
     from zeroseg3d.models.config import ModelConfig
-    from zeroseg3d.models.segmentor import ZeroShotSegmentor
+    from zeroseg3d.models.segmentor import create_student
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = device == "cuda"
     dataset = SemanticKITTI.from_root(KITTI, sequences=["00"])
     frame = dataset[0]
     torch.manual_seed(0)
-    model = ZeroShotSegmentor(ModelConfig(backbone=backbone), 512).to(device)
+    model = create_student(ModelConfig(backbone=backbone), 512, device)
     text = F.normalize(torch.randn(19, 512), dim=-1).to(device)
     builder = SampleBuilder(voxel, augment=None)
     batch = to_device(collate([builder(frame)]), device)

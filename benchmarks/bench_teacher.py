@@ -14,7 +14,8 @@ def main() -> str:
 
     from zeroseg3d.teacher.config import TeacherConfig
     from zeroseg3d.teacher.dense import DenseCLIP
-    from zeroseg3d.teacher.loading import load_clip, resolve_device
+    from zeroseg3d.teacher.loading import load_clip
+    from zeroseg3d.utils.device import resolve_device
 
     device = resolve_device("auto")
     image = np.random.default_rng(0).integers(0, 255, (1, 376, 1241, 3), dtype=np.uint8)

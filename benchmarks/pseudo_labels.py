@@ -28,9 +28,9 @@ from common import RESULTS  # noqa: E402
 def main() -> None:
     from zeroseg3d.datasets import build_dataset
     from zeroseg3d.engine.demo import FULL, world_config
-    from zeroseg3d.teacher.cache import TeacherCache, point_labels
+    from zeroseg3d.engine.builder import class_split, teacher_and_cache
+    from zeroseg3d.teacher.cache import point_labels
     from zeroseg3d.teacher.objects import consolidate_objects
-    from zeroseg3d.teacher.teacher import Teacher
     from zeroseg3d.teacher.temporal import consolidate
     from zeroseg3d.utils.atomic import atomic_write_text
 
@@ -43,9 +43,8 @@ def main() -> None:
     config = world_config(Path(args.demo), FULL, 0)
     dataset = build_dataset(config.data, args.split)
     names = dataset.vocabulary.names
-    unseen = np.array(dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes).unseen)
-    teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
-    per_frame = TeacherCache(config.teacher.cache_dir, teacher.key)
+    unseen = np.array(class_split(config, dataset.vocabulary).unseen)
+    _, per_frame = teacher_and_cache(config, dataset.vocabulary)
     temporal = consolidate(dataset, per_frame, config.teacher.temporal, progress=False)
     threshold, min_mass = config.loss.pseudo_threshold, config.loss.pseudo_min_mass
     rows = []

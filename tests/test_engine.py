@@ -40,6 +40,13 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_run):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert whole.history == resumed.history
+    # `--resume auto`: the run's own last.pt where there is one, else a fresh start
+    interrupted = Trainer(config, root / "auto", progress=False)
+    interrupted.train(stop_after_batches=3)
+    result = run_training(config, root / "auto", resume="auto", progress=False, keep_trainer=True)
+    assert result["steps"] == whole.step and result["trainer"].history == whole.history
+    fresh = run_training(config, root / "fresh", resume="auto", progress=False, keep_trainer=True)
+    assert fresh["trainer"].history == whole.history
     torch.set_num_threads(threads)
 
 
@@ -215,7 +222,7 @@ def test_two_process_gloo_run_matches_a_single_process_one(tiny_run, tmp_path):
 
 
 def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run, monkeypatch):
-    from zeroseg3d.engine.train import build_setup
+    from zeroseg3d.engine.builder import build_setup
     from zeroseg3d.teacher import teacher as teacher_module
     from zeroseg3d.teacher.teacher import Teacher
 

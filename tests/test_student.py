@@ -13,7 +13,7 @@ from zeroseg3d.engine.data import hide_unseen
 from zeroseg3d.losses.config import LossConfig
 from zeroseg3d.losses.method import MethodCriterion
 from zeroseg3d.models.config import ModelConfig
-from zeroseg3d.models.segmentor import ZeroShotSegmentor
+from zeroseg3d.models.segmentor import create_student
 
 pytest.importorskip("spconv")
 
@@ -43,7 +43,7 @@ def test_forward_backward_and_gradient_flow(world_frame):
     dataset, frame = world_frame
     batch = collate([SampleBuilder(0.2)(frame)])
     torch.manual_seed(0)
-    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    model = create_student(ModelConfig(backbone="small"), 32)
     text = text_matrix(dataset.vocabulary.num_classes).requires_grad_(False)
     out = model(batch, text)
     assert out["logits"].shape == (frame.num_points, dataset.vocabulary.num_classes)
@@ -91,7 +91,7 @@ def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(wor
     # default weight of 30 is for real teachers, which label about 0.1% of the points)
     criterion = MethodCriterion(LossConfig(mcfa_global=False, mcfa_local=False, pseudo_weight=1.0), seen, ~seen)
     torch.manual_seed(0)
-    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    model = create_student(ModelConfig(backbone="small"), 32)
     predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=120)
     seen_points = np.isin(truth, split.seen)
     accuracy = (predicted[seen_points] == truth[seen_points]).mean()
@@ -108,7 +108,7 @@ def test_vocabulary_swap_changes_the_predicted_classes(world_frame):
     text = text_matrix(vocab.num_classes)
     labels = torch.from_numpy(frame.labels)
     torch.manual_seed(0)
-    model = ZeroShotSegmentor(ModelConfig(backbone="small"), 32)
+    model = create_student(ModelConfig(backbone="small"), 32)
     criterion = lambda out, batch: {"loss": F.cross_entropy(out["logits"], labels.clamp(min=0))}  # noqa: E731
     _overfit(model, batch, text, criterion, steps=40)
     with torch.no_grad():  # one forward pass; both vocabularies classify the same embeddings
@@ -132,3 +132,20 @@ def test_vocabulary_swap_changes_the_predicted_classes(world_frame):
     np.testing.assert_array_equal(old_class[others], predicted[others])
     assert (old_class[predicted == road] != road).all()
     assert sidewalk in old_class
+
+
+def test_the_student_factory_loads_weights_strictly(world_frame):
+    dataset, frame = world_frame
+    batch = collate([SampleBuilder(0.2)(frame)])
+    text = text_matrix(dataset.vocabulary.num_classes)
+    torch.manual_seed(0)
+    trained = create_student(ModelConfig(backbone="small"), 32).eval()
+    copy = create_student(ModelConfig(backbone="small"), 32, weights=trained.state_dict()).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(copy(batch, text)["logits"], trained(batch, text)["logits"])
+    weights = trained.state_dict()
+    with pytest.raises(ValueError, match="scan.pt do not fit the backbone config .*missing"):
+        create_student(ModelConfig(backbone="small"), 32, weights={k: v for k, v in list(weights.items())[1:]},
+                       where="scan.pt")
+    with pytest.raises(ValueError, match="do not fit the backbone config"):   # another embedding size
+        create_student(ModelConfig(backbone="small"), 16, weights=weights)

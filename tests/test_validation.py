@@ -141,7 +141,7 @@ def test_teacher_settings_are_checked_when_the_config_loads():
 def test_command_line_numbers_and_devices_are_checked(capsys):
     import torch
 
-    from zeroseg3d.teacher.loading import resolve_device
+    from zeroseg3d.utils.device import resolve_device
 
     for args, message in [(["teacher", "x.yaml", "--shard", "abc"], "is not I/K"),
                           (["teacher", "x.yaml", "--shard", "1/0"], "need 1 <= I <= K"),

@@ -1,4 +1,4 @@
-"""zeroseg3d train / evaluate / predict."""
+"""zeroseg3d train / evaluate / predict / export: argparse and printing; the work is in engine/."""
 
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ def run_train(args) -> int:
 
     config = load_config(args.config, args.overrides)
     run_dir = output_folder(args.out or str(Path(config.run.output_dir) / config.run.name))
-    resume = args.resume
-    if resume == "auto":
-        last = run_dir / "checkpoints" / "last.pt"
-        resume = str(last) if last.is_file() else None
-    result = run_training(config, run_dir, resume=resume)
+    result = run_training(config, run_dir, resume=args.resume)
     from zeroseg3d.engine import distributed
 
     if distributed.rank() > 0:
@@ -38,35 +34,12 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run_evaluate(args) -> int:
-    from zeroseg3d.config import load_config_text
-    from zeroseg3d.engine.checkpoint import load_checkpoint
-    from zeroseg3d.engine.evaluate import evaluate, save_metrics
-    from zeroseg3d.engine.predict import build_model_from_checkpoint
-    from zeroseg3d.engine.train import eval_set
-    from zeroseg3d.engine.visualize import confusion_picture, iou_chart
-    from zeroseg3d.metrics import PER_FRAME
-    from zeroseg3d.teacher.loading import resolve_device
-
     from zeroseg3d.cli import output_folder
+    from zeroseg3d.engine.evaluate import evaluate_checkpoint
 
     out = output_folder(args.out)
-    state = load_checkpoint(args.checkpoint)
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
-    config = load_config_text(state["config"], f"{args.checkpoint} (stored config)", overrides)
-    _, model = build_model_from_checkpoint(state, args.checkpoint, config)
-    dataset = eval_set(config, args.split)
-    if dataset.frames.vocabulary.names != list(state["vocabulary"]):
-        from zeroseg3d.engine.checkpoint import CheckpointError
-
-        raise CheckpointError(f"{args.checkpoint}: trained with classes {state['vocabulary']}, the data has "
-                              f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
-    device = resolve_device(args.device)
-    metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
-    save_metrics(metrics, out)
-    title = f"{Path(args.checkpoint).name} on {args.split}"
-    iou_chart(metrics, out / "iou_per_class.png", title)
-    confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
-                      f"{title}, full scan", metrics.get("unseen_classes", ()))
+    metrics = evaluate_checkpoint(args.checkpoint, out, args.split, overrides, args.device)
     _print_metrics(metrics)
     print(f"wrote {out / 'metrics.json'}, {out / 'iou_per_class.png'} and {out / 'confusion.png'}")
     return 0

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def run(args) -> int:
-    from zeroseg3d.config import load_config, save_config
-    from zeroseg3d.datasets import build_dataset
-    from zeroseg3d.teacher.cache import TeacherCache
-    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, shard_from_env, write_quality
-    from zeroseg3d.teacher.teacher import Teacher
-    from zeroseg3d.teacher.temporal import consolidate
+    from zeroseg3d.config import load_config
+    from zeroseg3d.engine.teacher_cache import cache_teacher
+    from zeroseg3d.metrics import format_table
+    from zeroseg3d.teacher.run import shard_from_env
 
     config = load_config(args.config, args.overrides)
     split_name = args.split or config.data.split
-    dataset = build_dataset(config.data, split_name)
-    split = dataset.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    teacher = Teacher(config.teacher, dataset.vocabulary, config.data.pairing)
-    cache = TeacherCache(config.teacher.cache_dir, teacher.key)
-    if args.shard:
-        shard = args.shard
-    else:
-        shard = shard_from_env()
-    save_config(config, cache.root)
-    stats = fill_cache(teacher, dataset, cache, shard)
-    print(f"teacher cache {cache.root} (key {teacher.key}): {stats.computed} computed, "
-          f"{stats.reused} reused")
-    temporal = consolidate(dataset, cache, config.teacher.temporal, shard) if config.teacher.temporal.enabled else None
-    if args.report and shard[1] == 1:
-        report = pseudo_label_quality(dataset, cache, split)
-        print(f"pseudo-label quality on {split_name}, points inside the camera view "
-              f"({report['points_in_view']}):")
-        print(write_quality(report, Path(cache.root), f"quality_{split_name}"))
-        if temporal is not None:
-            report = pseudo_label_quality(dataset, temporal, split)
-            print(f"consolidated over +-{config.teacher.temporal.window} frames ({report['points_in_view']} "
-                  "points labelled):")
-            print(write_quality(report, Path(cache.root), f"quality_{split_name}_temporal"))
+    result = cache_teacher(config, (split_name,), args.shard or shard_from_env(),
+                           report=(split_name,) if args.report else ())
+    cache, stats = result["cache"], result["stats"][split_name]
+    print(f"teacher cache {cache.root} (key {cache.key}): {stats.computed} computed, {stats.reused} reused")
+    for name, reports in result["quality"].items():
+        frame = reports["frame"]
+        print(f"pseudo-label quality on {name}, points inside the camera view ({frame['points_in_view']}):")
+        print(format_table(frame, frame["unseen_classes"]))
+        if reports["temporal"] is not None:
+            print(f"consolidated over +-{config.teacher.temporal.window} frames "
+                  f"({reports['temporal']['points_in_view']} points labelled):")
+            print(format_table(reports["temporal"], reports["temporal"]["unseen_classes"]))
     return 0
 
 

@@ -78,7 +78,8 @@ def load_bundle(path: str | Path, device: str = "cpu"):
 
     from zeroseg3d.config import load_config_text
     from zeroseg3d.engine.checkpoint import check_model_state
-    from zeroseg3d.engine.predict import Segmenter, build_model_from_checkpoint
+    from zeroseg3d.engine.builder import load_student
+    from zeroseg3d.engine.predict import Segmenter
 
     path = Path(path)
     try:
@@ -98,7 +99,7 @@ def load_bundle(path: str | Path, device: str = "cpu"):
              "text_embeddings": tensors.get("text_embeddings"), "embed_dim": manifest.get("embed_dim")}
     check_model_state(state, path)
     config = load_config_text(state["config"], f"{path / MANIFEST} (stored config)")
-    config, model = build_model_from_checkpoint(state, path, config)
+    config, model = load_student(state, path, config)
     synonyms = manifest.get("synonyms") or {}
     return Segmenter(model, config, state["vocabulary"], state["text_embeddings"], device,
                      clip.get("identity"), clip_loader=lambda: _text_tower(path, clip),

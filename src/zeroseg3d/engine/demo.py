@@ -121,29 +121,12 @@ def cache_teacher(config, stages: dict, progress: bool = True) -> dict:
     seconds; training uses them with teacher.temporal.enabled); the 3D pseudo-label quality on
     val, per frame and with intervals: ``frame`` (the teacher's own labels) and ``temporal``
     (consolidated)."""
-    from zeroseg3d.datasets import build_dataset
-    from zeroseg3d.teacher.cache import TeacherCache
-    from zeroseg3d.teacher.run import fill_cache, pseudo_label_quality, write_quality
-    from zeroseg3d.teacher.teacher import Teacher
-    from zeroseg3d.teacher.temporal import consolidate
+    from zeroseg3d.engine import teacher_cache
 
     start = time.time()
-    val = build_dataset(config.data, "val")
-    teacher = Teacher(config.teacher, val.vocabulary, config.data.pairing)
-    cache = TeacherCache(config.teacher.cache_dir, teacher.key)
-    split = val.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    for split_name in ("train", "val"):
-        dataset = build_dataset(config.data, split_name)
-        fill_cache(teacher, dataset, cache, progress=progress)
-        consolidate(dataset, cache, config.teacher.temporal, progress=progress)
-    reports = {"frame": pseudo_label_quality(val, cache, split),
-               "temporal": pseudo_label_quality(val, consolidate(val, cache, config.teacher.temporal, progress=False),
-                                                split)}
-    folder = Path(config.teacher.cache_dir)
-    write_quality(reports["frame"], folder, "quality_val")
-    write_quality(reports["temporal"], folder, "quality_val_temporal")
+    result = teacher_cache.cache_teacher(config, ("train", "val"), report=("val",), temporal=True, progress=progress)
     stages["teacher_cache"] = round(time.time() - start, 1)
-    return reports
+    return result["quality"]["val"]
 
 
 def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[str]:
@@ -151,7 +134,7 @@ def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[st
     `zeroseg3d predict --pictures` draws)."""
     from zeroseg3d.engine.evaluate import predict_logits
     from zeroseg3d.engine.export import palette
-    from zeroseg3d.engine.train import eval_set
+    from zeroseg3d.engine.builder import eval_set
     from zeroseg3d.engine.visualize import scan_pictures
 
     dataset = eval_set(config, "val")

@@ -13,11 +13,8 @@ import torch
 from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.datasets.vocabulary import Split
 from zeroseg3d.metrics import PER_FRAME, confusion_matrix, json_safe, summarize_with_intervals
+from zeroseg3d.utils.device import to_device
 
-
-
-def to_device(batch: dict, device: str) -> dict:
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -73,6 +70,35 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
         raise DataError(getattr(dataset.frames, "root", None),
                         f"none of its {len(dataset)} frames has labels to evaluate against")
     return summarize_frames(full, fov, dataset.frames.frame_ids, dataset.frames.frame_sequences, names, split)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, split_name: str = "val",
+                        overrides: list[str] = (), device: str = "auto") -> dict:
+    """Stage: a checkpoint's metrics on a split of the data it was trained on (``overrides`` of
+    its stored config, e.g. ``data.root=...``): out/metrics.json with per-frame matrices, an IoU
+    chart and the full-scan confusion matrix. Returns the metrics."""
+    from zeroseg3d.config import load_config_text
+    from zeroseg3d.engine.builder import eval_set, load_student
+    from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
+    from zeroseg3d.engine.visualize import confusion_picture, iou_chart
+    from zeroseg3d.utils.device import resolve_device
+
+    out = Path(out)
+    state = load_checkpoint(checkpoint)
+    config = load_config_text(state["config"], f"{checkpoint} (stored config)", list(overrides))
+    _, model = load_student(state, checkpoint, config)
+    dataset = eval_set(config, split_name)
+    if dataset.frames.vocabulary.names != list(state["vocabulary"]):
+        raise CheckpointError(f"{checkpoint}: trained with classes {state['vocabulary']}, the data has "
+                              f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
+    device = resolve_device(device)
+    metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
+    save_metrics(metrics, out)
+    title = f"{Path(checkpoint).name} on {split_name}"
+    iou_chart(metrics, out / "iou_per_class.png", title)
+    confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
+                      f"{title}, full scan", metrics.get("unseen_classes", ()))
+    return metrics
 
 
 def save_metrics(metrics: dict, directory: str | Path, name: str = "metrics") -> Path:

@@ -19,7 +19,7 @@ from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.pipeline import SampleBuilder, collate
 from zeroseg3d.datasets.vocabulary import Vocabulary, normalize_name
 from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
-from zeroseg3d.engine.evaluate import to_device
+from zeroseg3d.utils.device import to_device
 from zeroseg3d.errors import ConfigError, DataError
 
 
@@ -28,27 +28,6 @@ class Prediction:
     labels: np.ndarray        # (N,) indices into class_names
     scores: np.ndarray        # (N,) softmax probability of the predicted class
     class_names: list[str]
-
-
-def build_model_from_checkpoint(state: dict, path, config=None):
-    """The student described by a checkpoint's own config (or ``config``, that config with
-    overrides), with its weights."""
-    from zeroseg3d.config import load_config_text
-    from zeroseg3d.models.segmentor import ZeroShotSegmentor
-
-    if config is None:
-        config = load_config_text(state["config"], f"{path} (stored config)")
-    model = ZeroShotSegmentor(config.model, int(state["embed_dim"]))
-    try:
-        missing, unexpected = model.load_state_dict(state["model"], strict=False)
-    except RuntimeError as exc:   # shapes that do not fit; torch's first line only names the model
-        lines = str(exc).splitlines()
-        raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
-                              f"({lines[1].strip() if len(lines) > 1 else lines[0]})") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the stored backbone config "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return config, model
 
 
 class Segmenter:
@@ -75,12 +54,14 @@ class Segmenter:
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Segmenter":
         """From a checkpoint file or an exported bundle folder (engine/bundle.py)."""
         from zeroseg3d.engine.bundle import is_bundle, load_bundle
-        from zeroseg3d.teacher.loading import resolve_device
+        from zeroseg3d.utils.device import resolve_device
 
         if is_bundle(path):
             return load_bundle(path, resolve_device(device))
         state = load_checkpoint(path)
-        config, model = build_model_from_checkpoint(state, path)
+        from zeroseg3d.engine.builder import load_student
+
+        config, model = load_student(state, path)
         text = state["text_embeddings"]
         identity = state.get("teacher_identity")
         # the config's relative paths are relative to where training ran: found from the run folder

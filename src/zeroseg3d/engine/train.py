@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,66 +17,16 @@ import torch
 
 from zeroseg3d import __version__
 from zeroseg3d.config import Config, config_to_yaml, save_config
-from zeroseg3d.datasets import build_dataset
-from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.engine import distributed
 from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint,
                                          text_hash)
+from zeroseg3d.engine.builder import build_setup, eval_set
 from zeroseg3d.engine.data import SegmentationSet
-from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics, to_device
+from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics
 from zeroseg3d.losses.method import MethodCriterion
-from zeroseg3d.models.segmentor import ZeroShotSegmentor
-from zeroseg3d.teacher.cache import TeacherCache
-from zeroseg3d.teacher.loading import resolve_device
+from zeroseg3d.utils.device import to_device
 from zeroseg3d.utils.atomic import atomic_write_text
-
-
-@dataclass
-class Setup:
-    config: Config
-    device: str
-    split: object
-    text: torch.Tensor
-    teacher_key: str
-    teacher_identity: str        # the CLIP weights' identity (teacher.loading.weights_identity)
-    train_set: SegmentationSet
-    model: ZeroShotSegmentor
-
-
-def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
-    from zeroseg3d.teacher.temporal import consolidate
-    from zeroseg3d.teacher.teacher import Teacher, teacher_outputs_key
-
-    device = resolve_device(config.train.device)
-    frames = build_dataset(config.data, config.data.split)
-    split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    # the CLIP weights load only when the text embeddings are not cached yet
-    key, identity, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
-    if text is None:
-        teacher = Teacher(config.teacher, frames.vocabulary, config.data.pairing)
-        key, text = teacher.key, teacher.text
-    text = text.detach().cpu()
-    cache = TeacherCache(config.teacher.cache_dir, key) if with_teacher_cache else None
-    labels = cache
-    if cache is not None and config.teacher.temporal.enabled:
-        labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)
-    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment)
-    # the points the 3D labels leave unlabelled are of unseen classes (or ignored): their
-    # pseudo label is the teacher's most probable unseen class
-    among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
-    train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
-                                label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
-                                object_radius=config.loss.pseudo_object_radius)
-    torch.manual_seed(config.run.seed)
-    model = ZeroShotSegmentor(config.model, text.shape[1]).to(device)
-    return Setup(config, device, split, text, key, identity, train_set, model)
-
-
-def eval_set(config: Config, split_name: str) -> SegmentationSet:
-    frames = build_dataset(config.data, split_name)
-    split = frames.vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
-    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
-    return SegmentationSet(frames, builder, split, cache=None, training=False)
 
 
 def _lr_lambda(config, guided_steps: int, self_steps: int):
@@ -330,9 +279,13 @@ class Trainer:
 
 def run_training(config: Config, run_dir: str | Path, resume: str | Path | None = None,
                  progress: bool = True, keep_trainer: bool = False) -> dict:
-    """Train, then evaluate on the validation split when one is configured; writes
-    run_dir/{config.yaml, checkpoints/, tensorboard/, history.json, metrics.json}."""
+    """Stage: train, then evaluate on the validation split when one is configured; writes
+    run_dir/{config.yaml, checkpoints/, tensorboard/, history.json, metrics.json}. ``resume``: a
+    checkpoint to go on from, or ``"auto"``: the run's own last.pt when there is one."""
     run_dir = Path(run_dir)
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.pt"
+        resume = last if last.is_file() else None
     trainer = Trainer(config, run_dir, progress)
     if resume:
         trainer.resume(resume)

@@ -53,3 +53,22 @@ class ZeroShotSegmentor(nn.Module):
         if self.training and criterion is not None:
             out.update(criterion(out, batch))
         return out
+
+
+def create_student(config: ModelConfig, embed_dim: int, device: str = "cpu",
+                   weights: dict | None = None, where: str = "weights") -> ZeroShotSegmentor:
+    """The student for ``config`` projecting into a ``embed_dim``-d CLIP space, on ``device``;
+    with ``weights`` (a state dict), loaded strictly: a mismatch raises ValueError naming
+    ``where`` and the first keys or shapes that do not fit."""
+    model = ZeroShotSegmentor(config, embed_dim)
+    if weights is not None:
+        try:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as exc:   # shapes that do not fit; torch's first line only names the model
+            lines = str(exc).splitlines()
+            raise ValueError(f"{where} do not fit the backbone config "
+                             f"({lines[1].strip() if len(lines) > 1 else lines[0]})") from None
+        if missing or unexpected:
+            raise ValueError(f"{where} do not fit the backbone config "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device)

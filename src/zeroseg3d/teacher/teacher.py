@@ -16,8 +16,9 @@ from zeroseg3d.geometry.projection import PairingConfig, pair_points
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.cache import point_tensors
 from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits, key_smooth, prompt_denoise, sample_grid
-from zeroseg3d.teacher.loading import load_clip, resolve_device
+from zeroseg3d.teacher.loading import load_clip
 from zeroseg3d.teacher.text import encode_classes, templates_for, text_key
+from zeroseg3d.utils.device import resolve_device
 
 CACHE_FORMAT = 2
 # Settings that change the teacher's outputs; the rest (batch size, device) do not.

@@ -1,0 +1,101 @@
+"""The composition root: the one place a Config becomes objects (frames, the seen/unseen
+split, the teacher and its cache, training and evaluation sets, the student, the device).
+Stages (teacher cache, train, evaluate, predict, demo) ask for what they need here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zeroseg3d.config import Config
+from zeroseg3d.datasets import build_dataset
+from zeroseg3d.datasets.pipeline import SampleBuilder
+from zeroseg3d.engine.checkpoint import CheckpointError
+from zeroseg3d.engine.data import SegmentationSet
+from zeroseg3d.models.segmentor import ZeroShotSegmentor, create_student
+from zeroseg3d.utils.device import resolve_device
+
+
+def class_split(config: Config, vocabulary):
+    """The seen/unseen split of ``vocabulary`` the config asks for."""
+    return vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
+
+
+def eval_set(config: Config, split_name: str) -> SegmentationSet:
+    """The frames of ``split_name`` as evaluation samples: no augmentation, no teacher."""
+    frames = build_dataset(config.data, split_name)
+    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
+    return SegmentationSet(frames, builder, class_split(config, frames.vocabulary), cache=None, training=False)
+
+
+def teacher_and_cache(config: Config, vocabulary):
+    """The CLIP teacher (its weights loaded) and the cache of its outputs, keyed by what
+    decides them."""
+    from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.teacher.teacher import Teacher
+
+    teacher = Teacher(config.teacher, vocabulary, config.data.pairing)
+    return teacher, TeacherCache(config.teacher.cache_dir, teacher.key)
+
+
+@dataclass
+class Setup:
+    """What training needs: the training set, the student, the text embeddings."""
+
+    config: Config
+    device: str
+    split: object
+    text: torch.Tensor
+    teacher_key: str
+    teacher_identity: str        # the CLIP weights' identity (teacher.loading.weights_identity)
+    train_set: SegmentationSet
+    model: ZeroShotSegmentor
+
+
+def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
+    """The training set (teacher outputs from the cache; labels consolidated over time when
+    teacher.temporal.enabled) and a fresh student seeded by run.seed. The CLIP weights load
+    only when the text embeddings are not cached yet."""
+    from zeroseg3d.teacher.cache import TeacherCache
+    from zeroseg3d.teacher.teacher import teacher_outputs_key
+    from zeroseg3d.teacher.temporal import consolidate
+
+    device = resolve_device(config.train.device)
+    frames = build_dataset(config.data, config.data.split)
+    split = class_split(config, frames.vocabulary)
+    key, identity, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
+    if text is None:
+        teacher, _ = teacher_and_cache(config, frames.vocabulary)
+        key, text = teacher.key, teacher.text
+    text = text.detach().cpu()
+    cache = TeacherCache(config.teacher.cache_dir, key) if with_teacher_cache else None
+    labels = cache
+    if cache is not None and config.teacher.temporal.enabled:
+        labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)
+    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment)
+    # the points the 3D labels leave unlabelled are of unseen classes (or ignored): their
+    # pseudo label is the teacher's most probable unseen class
+    among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
+    train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
+                                label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
+                                object_radius=config.loss.pseudo_object_radius)
+    torch.manual_seed(config.run.seed)
+    model = create_student(config.model, text.shape[1], device)
+    return Setup(config, device, split, text, key, identity, train_set, model)
+
+
+def load_student(state: dict, path: str | Path, config: Config | None = None):
+    """(config, student with its weights) of a loaded checkpoint: the checkpoint's own config,
+    or ``config`` (that config with overrides)."""
+    from zeroseg3d.config import load_config_text
+
+    if config is None:
+        config = load_config_text(state["config"], f"{path} (stored config)")
+    try:
+        model = create_student(config.model, int(state["embed_dim"]), weights=state["model"], where="weights")
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return config, model
