@@ -36,6 +36,8 @@ ROWS = {
     "voxel010": ["data.voxel_size=0.1"],
     "pseudo_weight10": ["loss.pseudo_weight=10"],
     "lr006": ["train.lr=0.006"],
+    "lr0015": ["train.lr=0.0015"],
+    "lr005": ["train.lr=0.005"],
     "no_local": ["loss.mcfa_local=false"],
     "no_self": ["train.epochs_guided=8", "train.epochs_self=0"],
     "logit_scale30": ["model.logit_scale_init=30"],

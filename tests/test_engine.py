@@ -183,6 +183,8 @@ def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
         "wrong shapes": ({"model": {**state["model"], first_weight: torch.zeros(3, 3)}}, "do not fit"),
         "missing weight": ({"model": {k: v for k, v in state["model"].items() if k != first_weight}}, "do not fit"),
         "weights not tensors": ({"model": {"a": 1}}, "not a mapping of tensors"),
+        "format as a tensor": ({"format": torch.zeros(0)}, "not a zeroseg3d checkpoint"),
+        "embed_dim as a tensor": ({"embed_dim": torch.tensor([8, 8])}, "embed_dim"),
     }
     for name, (change, message) in hostile.items():
         path = save_checkpoint(tmp_path / "hostile.pt", {**state, **change})

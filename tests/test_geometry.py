@@ -6,8 +6,10 @@ import pytest
 
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-from zeroseg3d.geometry.augment import AugmentConfig, apply_transform
-from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points, project_points
+from zeroseg3d.geometry.augment import apply_transform
+from zeroseg3d.geometry.config import AugmentConfig
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
+from zeroseg3d.geometry.projection import pair_points, project_points
 from zeroseg3d.geometry.transforms import invert_transform, make_transform, quaternion_to_matrix
 from zeroseg3d.geometry.voxelize import voxelize
 

@@ -15,7 +15,7 @@ from zeroseg3d.errors import ZeroSeg3DError
 
 pytest.importorskip("spconv")
 
-CLI = settings(max_examples=60, deadline=None, derandomize=True,
+CLI = settings(max_examples=40, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -144,7 +144,7 @@ def test_teacher_train_and_demo_accept_or_refuse_their_arguments_before_working(
     run_cli([command] + data.draw(argv_strategy(templates[command], places)), capsys)
 
 
-@settings(max_examples=36, deadline=None, derandomize=True,
+@settings(max_examples=24, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_evaluate_predict_and_export_run_or_refuse_in_one_line(tmp_path, places, capsys, tiny_run, tiny_checkpoint,
@@ -181,7 +181,7 @@ VALUES = st.one_of(
               st.sampled_from([0.0, 1.0, float("nan"), float("inf")])))
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(changes=st.lists(st.tuples(st.sampled_from(["config", "vocabulary", "text_embeddings", "model", "phase",
                                                    "version", "teacher_identity", "workdir_from_run", "weight",
@@ -219,7 +219,7 @@ def test_generated_damaged_checkpoints_predict_or_are_refused_in_one_line(tmp_pa
         assert len(result.labels) == len(points) and np.isfinite(result.scores).all()
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cut=st.integers(0, 2**20), flips=st.lists(st.tuples(st.integers(0, 2**20), st.binary(min_size=1, max_size=8)),
                                                  max_size=3))

@@ -11,7 +11,8 @@ from pyquaternion import Quaternion  # noqa: E402  (a nuscenes-devkit dependency
 from zeroseg3d.datasets.nuscenes import NuScenesLidarSeg  # noqa: E402
 from zeroseg3d.datasets.vocabulary import Vocabulary  # noqa: E402
 from zeroseg3d.errors import DataError  # noqa: E402
-from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points  # noqa: E402
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig  # noqa: E402
+from zeroseg3d.geometry.projection import pair_points  # noqa: E402
 
 VERSION = "v1.0-mini"
 FOCAL, WIDTH, HEIGHT = 50.0, 160, 90

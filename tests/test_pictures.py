@@ -7,7 +7,8 @@ from PIL import Image
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.engine.export import MIN_COLOR_DISTANCE, palette
 from zeroseg3d.engine.visualize import camera_overlay, confusion_picture, depth_overlay, scan_pictures
-from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
+from zeroseg3d.geometry.projection import pair_points
 
 
 def test_palette_keeps_official_colours_and_separates_lookalikes():

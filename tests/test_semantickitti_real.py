@@ -5,7 +5,8 @@ import numpy as np
 from test_vocabulary import KITTI_LEARNING_MAP
 from zeroseg3d.datasets import open_path
 from zeroseg3d.datasets.semantickitti import SemanticKITTI
-from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
+from zeroseg3d.geometry.projection import pair_points
 
 
 def _independent_projection_count(seq_dir, scan):

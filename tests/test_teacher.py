@@ -11,7 +11,7 @@ from zeroseg3d.cli import main
 from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.semantickitti import SemanticKITTI
 from zeroseg3d.datasets.vocabulary import Vocabulary
-from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
 from zeroseg3d.teacher.cache import TeacherCache
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.loading import TeacherLoadError, load_clip

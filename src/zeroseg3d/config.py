@@ -14,8 +14,7 @@ from typing import List, Optional, Sequence
 import yaml
 
 from zeroseg3d.errors import ConfigError
-from zeroseg3d.geometry.augment import AugmentConfig
-from zeroseg3d.geometry.projection import PairingConfig
+from zeroseg3d.geometry.config import AugmentConfig, PairingConfig
 from zeroseg3d.engine.config import TrainConfig
 from zeroseg3d.losses.config import LossConfig
 from zeroseg3d.models.config import ModelConfig

@@ -9,7 +9,8 @@ import numpy as np
 
 def frame_summary(frame, vocabulary) -> dict:
     """points, label histogram by class name, per-camera projected and visible counts."""
-    from zeroseg3d.geometry.projection import OcclusionConfig, PairingConfig, pair_points
+    from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
+    from zeroseg3d.geometry.projection import pair_points
 
     labels: dict[str, int] = {}
     if frame.labels is not None:

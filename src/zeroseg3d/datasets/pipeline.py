@@ -8,8 +8,9 @@ import numpy as np
 
 from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX
-from zeroseg3d.geometry.augment import AugmentConfig, augment_points
-from zeroseg3d.geometry.projection import Pairing, PairingConfig, pair_points
+from zeroseg3d.geometry.augment import augment_points
+from zeroseg3d.geometry.config import AugmentConfig, PairingConfig
+from zeroseg3d.geometry.projection import Pairing, pair_points
 from zeroseg3d.geometry.voxelize import voxelize
 
 

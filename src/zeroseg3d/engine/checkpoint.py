@@ -45,7 +45,9 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as exc:
         raise CheckpointError(f"{path}: not a readable zeroseg3d checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+    # compared by type first: a tensor stored under "format" must not reach ``==``
+    if not isinstance(state, dict) or type(state.get("format")) is not type(FORMAT) or state["format"] != FORMAT \
+            or "model" not in state:
         raise CheckpointError(f"{path}: not a zeroseg3d checkpoint (format {FORMAT})")
     check_model_state(state, path)
     return state
@@ -69,7 +71,7 @@ def check_model_state(state: dict, path) -> None:
         problems.append(f"{len(names)} class names but {len(text)} text embeddings")
     elif not torch.isfinite(text).all():
         problems.append("its text embeddings hold NaN or inf")
-    elif state.get("embed_dim") != text.shape[1]:
+    elif type(state.get("embed_dim")) is not int or state["embed_dim"] != text.shape[1]:
         problems.append(f"embed_dim {state.get('embed_dim')!r} but {text.shape[1]}-d text embeddings")
     if problems:
         raise CheckpointError(f"{path}: not a usable zeroseg3d checkpoint: {'; '.join(problems)}")

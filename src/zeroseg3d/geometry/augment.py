@@ -7,37 +7,9 @@ returned, so that augmented coordinates can be taken back before any projection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass
-class AugmentConfig:
-    enabled: bool = True
-    rotate_z_deg: float = 180.0      # uniform rotation in [-a, a] about the up axis
-    flip_x_prob: float = 0.5
-    flip_y_prob: float = 0.5
-    scale_min: float = 0.95
-    scale_max: float = 1.05
-    jitter_sigma: float = 0.01       # metres, clipped to +-jitter_clip
-    jitter_clip: float = 0.05
-
-    def __post_init__(self) -> None:
-        from zeroseg3d.errors import ConfigError
-
-        checks = [
-            (0 <= self.rotate_z_deg <= 180, f"data.augment.rotate_z_deg must be in [0, 180], not {self.rotate_z_deg}"),
-            (0 <= self.flip_x_prob <= 1 and 0 <= self.flip_y_prob <= 1,
-             f"data.augment flip probabilities must be in [0, 1], not {self.flip_x_prob}, {self.flip_y_prob}"),
-            (0 < self.scale_min <= self.scale_max,
-             f"data.augment needs 0 < scale_min <= scale_max, not {self.scale_min}, {self.scale_max}"),
-            (self.jitter_sigma >= 0 and self.jitter_clip >= 0,
-             f"data.augment jitter must be >= 0, not {self.jitter_sigma}, {self.jitter_clip}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+from zeroseg3d.geometry.config import AugmentConfig
 
 
 def random_transform(config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

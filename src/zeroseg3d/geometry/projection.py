@@ -7,41 +7,12 @@ u in [col - 0.5, col + 0.5). A point is inside an image of size (W, H) when
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-
-@dataclass
-class OcclusionConfig:
-    """A point is hidden when a nearer point lies within ``radius_px`` pixels of it and is
-    nearer by more than max(abs_tol, rel_tol * depth). LiDAR sees around objects that the
-    camera, mounted elsewhere, cannot: without this test such points get the occluder's pixel."""
-
-    enabled: bool = True
-    radius_px: int = 2
-    rel_tol: float = 0.1
-    abs_tol: float = 0.3
-
-    def __post_init__(self) -> None:
-        from zeroseg3d.errors import ConfigError
-
-        if self.radius_px < 0 or self.rel_tol < 0 or self.abs_tol < 0:
-            raise ConfigError(f"data.pairing.occlusion values must be >= 0, not radius_px={self.radius_px}, "
-                              f"rel_tol={self.rel_tol}, abs_tol={self.abs_tol}")
-
-
-@dataclass
-class PairingConfig:
-    min_depth: float = 1.0
-    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
-
-    def __post_init__(self) -> None:
-        from zeroseg3d.errors import ConfigError
-
-        if not self.min_depth >= 0:
-            raise ConfigError(f"data.pairing.min_depth must be >= 0, not {self.min_depth}")
+from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
 
 
 @dataclass

@@ -12,7 +12,8 @@ import torch
 from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
-from zeroseg3d.geometry.projection import PairingConfig, pair_points
+from zeroseg3d.geometry.config import PairingConfig
+from zeroseg3d.geometry.projection import pair_points
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.cache import point_tensors
 from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits, key_smooth, prompt_denoise, sample_grid
