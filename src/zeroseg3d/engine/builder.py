@@ -19,8 +19,12 @@ from zeroseg3d.models.segmentor import ZeroShotSegmentor, create_student
 from zeroseg3d.utils.device import resolve_device
 
 
-def class_split(config: Config, vocabulary):
-    """The seen/unseen split of ``vocabulary`` the config asks for."""
+def class_split(config: Config, vocabulary=None):
+    """The seen/unseen split the config asks for, of ``vocabulary`` (default: the config's)."""
+    if vocabulary is None:
+        from zeroseg3d.datasets.vocabulary import build_vocabulary
+
+        vocabulary = build_vocabulary(config.data)
     return vocabulary.split(config.data.unseen_split, config.data.unseen_classes)
 
 
@@ -88,8 +92,8 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
 
 
 def load_student(state: dict, path: str | Path, config: Config | None = None):
-    """(config, student with its weights) of a loaded checkpoint: the checkpoint's own config,
-    or ``config`` (that config with overrides)."""
+    """(config, student with its weights, in eval mode) of a loaded checkpoint: the checkpoint's
+    own config, or ``config`` (that config with overrides)."""
     from zeroseg3d.config import load_config_text
 
     if config is None:
@@ -98,4 +102,4 @@ def load_student(state: dict, path: str | Path, config: Config | None = None):
         model = create_student(config.model, int(state["embed_dim"]), weights=state["model"], where="weights")
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    return config, model
+    return config, model.eval()

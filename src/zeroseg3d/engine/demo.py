@@ -234,9 +234,11 @@ def write_report(out: Path, metrics: dict, teacher_2d: dict, teacher_3d: dict, s
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, progress: bool = True,
              overrides: list[str] = ()) -> dict:
+    from zeroseg3d.engine.builder import class_split, load_student
+    from zeroseg3d.engine.checkpoint import load_checkpoint
     from zeroseg3d.engine.evaluate import save_metrics
-    from zeroseg3d.metrics import PER_FRAME
     from zeroseg3d.engine.train import run_training
+    from zeroseg3d.metrics import PER_FRAME
     from zeroseg3d.engine.visualize import confusion_picture, iou_chart, training_curves
 
     start = time.time()
@@ -247,19 +249,21 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, seed: int = 0, 
     teacher_2d = prepare_world_and_teacher(out, size, seed, stages, config.teacher, progress)
     teacher_3d = cache_teacher(config, stages, progress)
     t = time.time()
-    result = run_training(config, out / "student", progress=progress, keep_trainer=True)
+    result = run_training(config, out / "student", progress=progress)
     stages["student_training_and_eval"] = round(time.time() - t, 1)
     t = time.time()
     metrics = result["metrics"]
-    trainer = result["trainer"]
+    # the trained student as any user gets it: from its run folder
+    state = load_checkpoint(result["checkpoint"])
+    _, model = load_student(state, result["checkpoint"], config)
     iou_chart(metrics, out / "iou_per_class.png", "student on the synthetic world (val)")
     confusion_picture(metrics[PER_FRAME]["full"].sum(0), list(metrics["per_class"]), out / "confusion.png",
                       "student on the synthetic world (val, full scan)", metrics.get("unseen_classes", ()))
-    training_curves(trainer.history, out / "training_curves.png")
-    draw_examples(config, trainer.eval_model, trainer.setup.text, out)
+    training_curves(json.loads((out / "student" / "history.json").read_text()), out / "training_curves.png")
+    draw_examples(config, model, state["text_embeddings"], out)
     stages["pictures"] = round(time.time() - t, 1)
     seconds = time.time() - start
-    comparison = student_minus_teacher(metrics, teacher_3d["frame"], trainer.setup.split)
+    comparison = student_minus_teacher(metrics, teacher_3d["frame"], class_split(config))
     keep = ("miou", "miou_seen", "miou_unseen", "hiou", "per_class", "interval", "support")
     metrics = {**metrics, "seconds": round(seconds, 1), "stages": stages, "student_minus_teacher": comparison,
                "teacher": {"pixels_2d": teacher_2d,

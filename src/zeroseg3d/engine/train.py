@@ -278,10 +278,11 @@ class Trainer:
 
 
 def run_training(config: Config, run_dir: str | Path, resume: str | Path | None = None,
-                 progress: bool = True, keep_trainer: bool = False) -> dict:
+                 progress: bool = True) -> dict:
     """Stage: train, then evaluate on the validation split when one is configured; writes
-    run_dir/{config.yaml, checkpoints/, tensorboard/, history.json, metrics.json}. ``resume``: a
-    checkpoint to go on from, or ``"auto"``: the run's own last.pt when there is one."""
+    run_dir/{config.yaml, checkpoints/ (last.pt: the final model), tensorboard/, history.json,
+    metrics.json}. ``resume``: a checkpoint to go on from, or ``"auto"``: the run's own last.pt
+    when there is one. Returns train_seconds, steps, checkpoint (last.pt) and the metrics."""
     run_dir = Path(run_dir)
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.pt"
@@ -291,7 +292,8 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
         trainer.resume(resume)
     start = time.time()
     trainer.train()
-    result = {"train_seconds": round(time.time() - start, 1), "steps": trainer.step}
+    result = {"train_seconds": round(time.time() - start, 1), "steps": trainer.step,
+              "checkpoint": run_dir / "checkpoints" / "last.pt"}
     if trainer.rank == 0:
         atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
     if config.run.eval_split:
@@ -301,6 +303,4 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
             save_metrics(metrics, run_dir)
         result["metrics"] = metrics
     distributed.barrier()
-    if keep_trainer:
-        result["trainer"] = trainer
     return result
