@@ -98,6 +98,8 @@ def run_export(args) -> int:
 
 
 def add_parser(commands) -> None:
+    from zeroseg3d.engine.export import FORMATS
+
     train = commands.add_parser("train", help="train the student (CLIP-guided, then self-training)")
     train.add_argument("config")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs_guided=3")
@@ -119,7 +121,7 @@ def add_parser(commands) -> None:
     predict.add_argument("inputs", nargs="+", help="scan files, folders or SemanticKITTI sequences")
     predict.add_argument("--classes", help='comma-separated names, e.g. "car,person,fire hydrant"')
     predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
-    predict.add_argument("--format", default="ply", choices=["label", "nuscenes", "ply"])
+    predict.add_argument("--format", default="ply", choices=FORMATS)
     predict.add_argument("--out", required=True)
     predict.add_argument("--pictures", action="store_true",
                          help="also write per scan a bird's-eye PNG and, per camera image, the projected points "
