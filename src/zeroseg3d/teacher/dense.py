@@ -63,8 +63,6 @@ class DenseCLIP:
             raise ConfigError("ResNet towers have no patch tokens; use readout=value or window")
         self.patch = self.visual.patch_size[0] if self.is_vit else 32
         self.window = config.window or loaded.image_size
-        self.mean = torch.tensor(loaded.mean, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(loaded.std, device=device).view(1, 3, 1, 1)
 
     @property
     def stride(self) -> int:
@@ -92,7 +90,7 @@ class DenseCLIP:
         x = torch.as_tensor(images, device=self.device).permute(0, 3, 1, 2).float() / 255.0
         if tuple(x.shape[-2:]) != tuple(shape):
             x = F.interpolate(x, size=shape, mode="bilinear", align_corners=False, antialias=True)
-        return (x - self.mean) / self.std
+        return self.loaded.normalize(x)
 
     # -- read-outs ----------------------------------------------------------------------
     def _vit_grid(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,14 @@ class LoadedCLIP:
     identity: str            # names the weights, for cache keys
     image_size: int
 
+    def normalize(self, pixels):
+        """(B, 3, H, W) RGB in [0, 1] -> the input the image tower was trained on."""
+        import torch
+
+        mean = torch.tensor(self.mean, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device).view(1, 3, 1, 1)
+        return (pixels - mean) / std
+
 
 HOW_TO = ("pass teacher.checkpoint=/path/to/weights.safetensors (or a torch weights file), or "
           "teacher.pretrained=TAG on a machine where open_clip can download it once into its "

@@ -60,15 +60,13 @@ def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_c
     total = np.zeros(len(names))
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).contiguous()
     labels_t = torch.from_numpy(labels)
-    mean = torch.tensor(loaded.mean).view(1, 3, 1, 1)
-    std = torch.tensor(loaded.std).view(1, 3, 1, 1)
     size = loaded.image_size
     with torch.no_grad():
         for c in present:
             sampler.present = [c]
             boxes, _ = sampler.sample(crops_per_class)
             pixels, _, _ = _crops(images_t, labels_t, boxes, size, size, len(names))
-            embedding = torch.nn.functional.normalize(model.encode_image((pixels - mean) / std), dim=-1)
+            embedding = torch.nn.functional.normalize(model.encode_image(loaded.normalize(pixels)), dim=-1)
             predicted = (embedding @ text.T).argmax(1).numpy()
             correct[c] += (predicted == c).sum()
             total[c] += len(predicted)
