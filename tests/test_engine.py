@@ -148,7 +148,8 @@ def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoin
     (tmp_path / "a-file").write_text("x")
     for extra, message in [(["--classes", ""], "names no class"),
                            (["--classes", "car, Car"], "'Car' is listed twice"),
-                           (["--out", str(tmp_path / "a-file")], "--out must be a folder")]:
+                           (["--out", str(tmp_path / "a-file")], "--out must be a folder"),
+                           (["--out", " "], "is empty: name the folder to write")]:
         args = ["predict", str(checkpoint), str(sequence), "--out", str(out), *extra]
         assert main(args) == 2, extra
         err = capsys.readouterr().err

@@ -35,6 +35,14 @@ HOSTILE_OVERRIDES = ["x=1", "=1", "data=1", "_base_=123", "data.voxel_size=-1", 
                      "teacher.allow_unsafe_pickle=true", "data.voxel_size=&a [*a, *a]", "data.root=/nonexistent"]
 
 
+@pytest.fixture(autouse=True)
+def working_directory(tmp_path, monkeypatch):
+    """Relative names among the hostile words (``mps``, ``5/4``, ``x=1``) become folders the
+    commands write into: in a folder of the test's own, never in the checkout."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+
+
 @pytest.fixture
 def places(tmp_path):
     """Paths a user might hand over by mistake."""

@@ -42,6 +42,8 @@ def output_folder(path: str):
     """``--out``: a folder (made when missing), never an existing file."""
     from pathlib import Path
 
+    if not path.strip():   # Path("") is the working directory: never meant
+        raise ZeroSeg3DError(f"--out {path!r} is empty: name the folder to write")
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise ZeroSeg3DError(f"{folder}: --out must be a folder, and a file of that name exists")
