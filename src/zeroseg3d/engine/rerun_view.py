@@ -51,7 +51,6 @@ class RerunRecorder:
             raise ValueError("record into a file or spawn a viewer (one of the two)")
         self.rr = import_rerun()
         self.path = None if path is None else Path(path)
-        self.spawn = spawn
         self.names = list(names)
         self.colors = np.asarray(colors, np.uint8)
         self.application_id = application_id

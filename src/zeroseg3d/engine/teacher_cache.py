@@ -27,11 +27,12 @@ def cache_teacher(config: Config, splits: tuple[str, ...] = ("train",), shard: t
     datasets = {name: build_dataset(config.data, name) for name in dict.fromkeys(splits + report)}
     teacher, cache = teacher_and_cache(config, next(iter(datasets.values())).vocabulary)
     save_config(config, cache.root)
-    stats, quality = {}, {}
+    stats, quality, consolidated = {}, {}, {}
     for name in splits:
         stats[name] = fill_cache(teacher, datasets[name], cache, shard, progress=progress)
         if temporal:
-            consolidate(datasets[name], cache, config.teacher.temporal, shard, progress=progress)
+            consolidated[name] = consolidate(datasets[name], cache, config.teacher.temporal, shard,
+                                             progress=progress)
     if shard[1] > 1:   # the other shards' frames may be missing still: no report
         return {"cache": cache, "stats": stats, "quality": quality}
     for name in report:
@@ -40,7 +41,7 @@ def cache_teacher(config: Config, splits: tuple[str, ...] = ("train",), shard: t
         quality[name] = {"frame": pseudo_label_quality(dataset, cache, split), "temporal": None}
         write_quality(quality[name]["frame"], Path(cache.root), f"quality_{name}")
         if temporal:
-            labels = consolidate(dataset, cache, config.teacher.temporal, progress=False)
+            labels = consolidated.get(name) or consolidate(dataset, cache, config.teacher.temporal, progress=False)
             quality[name]["temporal"] = pseudo_label_quality(dataset, labels, split)
             write_quality(quality[name]["temporal"], Path(cache.root), f"quality_{name}_temporal")
     return {"cache": cache, "stats": stats, "quality": quality}

@@ -42,25 +42,6 @@ def _remove_leftovers(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary file beside ``path`` for writers that take a name, not a handle; it
     replaces ``path`` when the block ends without an error and is removed otherwise."""
@@ -77,6 +58,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """A handle on a temporary file that replaces ``path``, on disk, when the block ends."""
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
