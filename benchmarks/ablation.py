@@ -103,6 +103,7 @@ def paired_change(runs: list[dict], before: list[dict], split, samples: int = 10
 
 
 def main() -> None:
+    from zeroseg3d.engine.builder import class_split
     from zeroseg3d.engine.demo import FULL, world_config
 
     parser = argparse.ArgumentParser()
@@ -119,7 +120,7 @@ def main() -> None:
     # rows of an earlier run that this one does not redo are kept
     previous = json.loads((RESULTS / "ablation.json").read_text()) if (RESULTS / "ablation.json").is_file() else []
     table = [r for r in previous if r["name"] in ROWS and r["name"] not in args.rows]
-    split = _split(world_config(demo, FULL, args.seeds[0], schedule))
+    split = class_split(world_config(demo, FULL, args.seeds[0], schedule))
     results: dict[str, list[dict]] = {}
     started = time.time()
     jobs = [(name, schedule + ROWS[name] + (same_length if "train.epochs_self=0" in ROWS[name] else []), seed)
@@ -177,12 +178,6 @@ def stored_runs(demo: Path, name: str | None, seeds: list[int]) -> list[dict] | 
             return None
         runs.append(load_metrics(folder))
     return runs if all(PER_FRAME in r for r in runs) else None
-
-
-def _split(config):
-    from zeroseg3d.datasets.vocabulary import build_vocabulary
-
-    return build_vocabulary(config.data).split(config.data.unseen_split, config.data.unseen_classes)
 
 
 def _write(table, args, started) -> None:

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ablation import _split, paired_change, row_entry  # noqa: E402
+from ablation import paired_change, row_entry  # noqa: E402
 from common import RESULTS, device_description, train_students  # noqa: E402
 
 SCHEDULE_2X = ["train.epochs_guided=12", "train.epochs_self=4"]
 SCHEDULE_4X = ["train.epochs_guided=24", "train.epochs_self=8"]
 ROWS = {
     "base": [],
+    "no_input_norm": ["model.input_norm=false"],
     "steps2x": SCHEDULE_2X,
     "steps4x": SCHEDULE_4X,
     "minkunet18": ["model.backbone=minkunet18"],
@@ -39,6 +40,7 @@ ROWS = {
     "lr0015": ["train.lr=0.0015"],
     "lr005": ["train.lr=0.005"],
     "no_local": ["loss.mcfa_local=false"],
+    "no_mcfa": ["loss.mcfa_local=false", "loss.mcfa_global=false"],
     "no_self": ["train.epochs_guided=8", "train.epochs_self=0"],
     "logit_scale30": ["model.logit_scale_init=30"],
     "batch2": ["train.batch_size=2"],
@@ -61,9 +63,10 @@ def prepare(demo: Path, workers: int) -> None:
 
 
 def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list[dict]:
+    from zeroseg3d.engine.builder import class_split
     from zeroseg3d.engine.demo import FULL, world_config
 
-    split = _split(world_config(demo, FULL, 0))
+    split = class_split(world_config(demo, FULL, 0))
     base = sorted(rows.get("base") or [], key=lambda r: r["seed"])
     table = []
     for name in ROWS:
@@ -71,7 +74,9 @@ def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list
         if len(runs) < len(seeds):
             continue
         entry = {**row_entry(name, runs, seeds), "overrides": ROWS[name],
-                 "seconds": float(np.mean([r["seconds"] for r in runs])), "steps": runs[0]["steps"]}
+                 "seconds": (None if None in [r["seconds"] for r in runs]
+                             else float(np.mean([r["seconds"] for r in runs]))),
+                 "steps": runs[0]["steps"]}
         if name != "base" and len(base) == len(runs):
             entry["change"] = {"from": "base", **paired_change(runs, base, split)}
         table.append(entry)
@@ -98,7 +103,8 @@ def write(table: list[dict], path: Path, started: float, seeds: list[int]) -> No
             value = (row.get("change") or {}).get(key)
             return "-" if value is None else f"{value[0]:+.1f} [{value[1]:+.1f}, {value[2]:+.1f}]"
 
-        lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.0f} | "
+        seconds = "-" if row["seconds"] is None else f"{row['seconds']:.0f}"
+        lines.append(f"| {row['name']} | {row['steps'] or '-'} | {seconds} | "
                      + " | ".join(f"{mean[k]:.1f} ± {std[k]:.1f}" for k in ("miou", "miou_seen", "miou_unseen", "hiou",
                                                                             "fov_miou"))
                      + " | " + " | ".join(change(k) for k in ("miou", "miou_seen", "miou_unseen", "hiou")) + " |")
@@ -116,6 +122,9 @@ def main() -> None:
     parser.add_argument("--prepare", type=int, default=0, metavar="WORKERS",
                         help="make a missing world and teacher cache first, with this many processes")
     parser.add_argument("--out", default=str(RESULTS / "sweep"), help="result files, without suffix")
+    parser.add_argument("--base-from", metavar="FOLDER",
+                        help="take base from runs already trained with the demo's configuration, "
+                             "DEMO/FOLDER_seedS (e.g. ablation/objects_among), instead of training it")
     args = parser.parse_args()
     demo = Path(args.demo).resolve()
     started = time.time()
@@ -124,6 +133,12 @@ def main() -> None:
     jobs = sorted(((name, ROWS[name], seed) for name in args.rows for seed in args.seeds),
                   key=lambda j: -COST.get(j[0], 1))
     rows: dict[str, list[dict]] = {}
+    if args.base_from:
+        from zeroseg3d.engine.evaluate import load_metrics
+
+        rows["base"] = [{**load_metrics(demo / f"{args.base_from}_seed{seed}"), "seed": seed, "seconds": None,
+                         "steps": None, "from": args.base_from} for seed in args.seeds]
+        jobs = [job for job in jobs if job[0] != "base"]
     for name, seed, metrics in train_students(demo, jobs, "sweep", args.parallel, args.threads, args.workers):
         if metrics is None:
             continue

@@ -58,6 +58,20 @@ def test_resolved_config_is_saved_and_reloads(tmp_path):
     assert yaml.safe_load(path.read_text())["run"]["seed"] == 7
 
 
+def test_a_stored_config_keeps_the_value_a_later_default_replaced():
+    """A checkpoint written before ``model.input_norm`` existed was trained without it: its
+    stored config loads as it was trained, a config that names the key keeps its value, and a
+    new run gets the new default."""
+    from zeroseg3d.config import config_to_yaml, load_config_text
+
+    stored = yaml.safe_load(config_to_yaml(Config()))
+    del stored["model"]["input_norm"]
+    assert load_config_text(yaml.safe_dump(stored)).model.input_norm is False
+    assert load_config_text(yaml.safe_dump(stored), overrides=["model.input_norm=true"]).model.input_norm is True
+    assert load_config_text(config_to_yaml(Config())).model.input_norm is True
+    assert Config().model.input_norm is True and load_config(None).model.input_norm is True
+
+
 def test_build_dataset_from_config(kitti_root):
     config = load_config(CONFIGS / "semantickitti.yaml",
                          [f"data.root={kitti_root}", "data.sequences=['00']"])

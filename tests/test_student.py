@@ -72,6 +72,38 @@ def _overfit(model, batch, text, criterion, steps, lr=0.01):
         return model(batch, text)["logits"].argmax(1).numpy()
 
 
+def _flat_checkerboard():
+    """A flat 20 x 20 m ground 30-50 m ahead whose 2 m squares differ only in intensity (0.25
+    against 0.35, as asphalt against a parking strip): geometry tells nothing."""
+    from zeroseg3d.geometry.voxelize import voxelize
+
+    x, y = (a.ravel() for a in np.meshgrid(np.arange(30, 50, 0.1), np.arange(-10, 10, 0.1), indexing="ij"))
+    label = ((np.floor(x / 2) + np.floor(y / 2)) % 2).astype(np.int64)
+    intensity = np.where(label == 1, 0.35, 0.25) + np.random.default_rng(0).normal(0, 0.01, len(x))
+    points = np.stack([x, y, np.zeros_like(x), intensity], 1).astype(np.float32)
+    voxels = voxelize(points[:, :3], 0.2)
+    coords = np.concatenate([np.zeros((len(voxels.coords), 1), np.int32), voxels.coords], 1)
+    return {"points": torch.from_numpy(points), "labels": torch.from_numpy(label),
+            "offsets": torch.tensor([0, len(points)]), "voxel_coords": torch.from_numpy(coords),
+            "point_to_voxel": torch.from_numpy(voxels.point_to_voxel)}
+
+
+@pytest.mark.parametrize("input_norm", [True, False])
+def test_the_input_norm_lets_the_student_see_intensity(input_norm):
+    batch = _flat_checkerboard()
+    labels = batch["labels"]
+    torch.manual_seed(0)
+    model = create_student(ModelConfig(input_norm=input_norm), 32)
+    criterion = lambda out, batch: {"loss": F.cross_entropy(out["logits"], labels)}  # noqa: E731
+    accuracy = (_overfit(model, batch, text_matrix(2), criterion, steps=40) == labels.numpy()).mean()
+    # coordinates of tens of metres drown an intensity difference of 0.1 unless each input
+    # channel is standardised: without it the student stays at chance
+    if input_norm:
+        assert accuracy > 0.9, accuracy
+    else:
+        assert accuracy < 0.6, accuracy
+
+
 def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(world_frame):
     dataset, frame = world_frame
     vocab = dataset.vocabulary

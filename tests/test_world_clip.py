@@ -55,7 +55,8 @@ def test_train_load_and_classify(images, heldout, tmp_path):
     out = tmp_path / "a" / "zs3d-test-clip.safetensors"
     record = train_world_clip([images], out, config, progress=False)
     assert out.is_file() and out.with_suffix(".json").is_file()
-    assert json.loads(out.with_suffix(".train.json").read_text())["settings"]["steps"] == 70
+    settings = json.loads(out.with_suffix(".train.json").read_text())["settings"]
+    assert settings["steps"] == 70 and settings["precision"] == ("bf16" if config.use_bf16() else "fp32")
     # an ordinary open_clip model config + safetensors checkpoint, loaded the way real CLIP is
     loaded = load_clip(TeacherConfig(model_config=str(out.with_suffix(".json")), checkpoint=str(out)))
     assert loaded.identity.startswith("file:") and loaded.image_size == 32
@@ -87,3 +88,12 @@ def test_command_line_trains_and_measures_on_heldout_streets(tmp_path, capsys):
     quality = json.loads(out.with_suffix(".quality.json").read_text())
     assert quality["images"] == 3   # measured on the held-out streets, not on its training images
     assert "held-out images: 3" in capsys.readouterr().out
+
+
+def test_training_precision_is_checked_and_resolved():
+    from zeroseg3d.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision must be auto, bf16 or fp32, not 'fp16'"):
+        ClipTrainConfig(precision="fp16")
+    assert ClipTrainConfig(precision="fp32").use_bf16() is False
+    assert ClipTrainConfig(precision="bf16").use_bf16() is True

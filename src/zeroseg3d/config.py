@@ -124,8 +124,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(f"{where}: {message}" + (f" (key {key})" if key else "")) from None
 
 
+# Keys whose default changed: a stored config written before the key existed was trained with
+# the value given here, not with today's default.
+STORED_DEFAULTS = {("model", "input_norm"): False}
+
+
 def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str] = ()) -> Config:
-    """A Config from YAML text (e.g. the copy stored in a checkpoint) and dotted overrides."""
+    """A Config from YAML text stored with a run (a checkpoint's, a bundle's) and dotted
+    overrides; keys the text lacks take their value from STORED_DEFAULTS, then the defaults."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -135,7 +141,11 @@ def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str]
     if bad:
         raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(parse_yaml(text) or {}),
+        data = parse_yaml(text) or {}
+        for (section, key), value in STORED_DEFAULTS.items():
+            if isinstance(data, dict) and isinstance(data.get(section), dict):
+                data[section].setdefault(key, value)
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(data),
                                  OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)
     except (OmegaConfBaseException, yaml.YAMLError) as exc:

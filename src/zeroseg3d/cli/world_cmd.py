@@ -38,7 +38,7 @@ def run_train_clip(args) -> int:
         train_world_clip,
     )
 
-    config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads)
+    config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads, precision=args.precision)
     folders = image_folders(args.world, _sequences(args.sequences))
     if (Path(args.world) / IMAGE_SET).is_dir():
         folders.append(Path(args.world) / IMAGE_SET)
@@ -95,6 +95,8 @@ def add_parser(commands) -> None:
     clip.add_argument("--seed", type=non_negative_int, default=0)
     clip.add_argument("--steps", type=non_negative_int, default=ClipTrainDefaults.steps)
     clip.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1))
+    clip.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=ClipTrainDefaults.precision,
+                      help="the towers' forward in bfloat16 (auto: where the CPU has bfloat16 units)")
     clip.add_argument("--sequences", help="comma-separated training sequences (default: all); "
                       f"WORLD/{IMAGE_SET} is used too when present")
     clip.add_argument("--eval-sequences", help="comma-separated held-out sequences to measure quality on "

@@ -13,6 +13,10 @@ class ModelConfig:
     backbone: str = "small"        # small | minkunet18 | minkunet34
     backend: str = "spconv"        # sparse convolution library
     in_channels: int = 4           # per-voxel mean of x, y, z, intensity
+    # batch norm of the input features: coordinates in metres (tens) would otherwise drown the
+    # intensity (0-1), which tells signs, parking and terrain from their look-alikes
+    # (docs/results.md)
+    input_norm: bool = True
     head_hidden: int = 0           # 0: a linear projection into CLIP space; > 0: an MLP
     logit_scale_init: float = 14.3  # about 1 / 0.07, as CLIP
     learn_logit_scale: bool = True

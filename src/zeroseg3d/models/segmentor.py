@@ -19,6 +19,7 @@ class ZeroShotSegmentor(nn.Module):
         super().__init__()
         self.config = config
         self.embed_dim = embed_dim
+        self.input_norm = nn.BatchNorm1d(config.in_channels) if config.input_norm else None
         self.backbone = BACKBONES.get(config.backend)(config.backbone, config.in_channels)
         channels = self.backbone.out_channels
         if config.head_hidden > 0:
@@ -35,6 +36,8 @@ class ZeroShotSegmentor(nn.Module):
         rows at 0.15 m; it was half of a training step)."""
         coords = batch["voxel_coords"]
         voxel_features = scatter_mean(batch["points"], batch["point_to_voxel"], coords.shape[0])
+        if self.input_norm is not None:
+            voxel_features = self.input_norm(voxel_features)
         features = self.backbone(voxel_features, coords, len(batch["offsets"]) - 1)
         return F.normalize(self.head(features), dim=-1)
 

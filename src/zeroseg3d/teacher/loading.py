@@ -194,7 +194,14 @@ def load_clip(config, device: str = "cpu") -> LoadedCLIP:
         parameter.requires_grad_(False)
     visual = model.visual
     image_size = visual.image_size if isinstance(visual.image_size, int) else visual.image_size[0]
+    mean, std = image_statistics(visual)
+    return LoadedCLIP(model, open_clip.get_tokenizer(name), mean, std, identity, int(image_size))
+
+
+def image_statistics(visual) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of the pixels an open_clip image tower was trained on: its own, else OpenAI's."""
+    import open_clip
+
     mean = getattr(visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN
     std = getattr(visual, "image_std", None) or open_clip.OPENAI_DATASET_STD
-    return LoadedCLIP(model, open_clip.get_tokenizer(name), tuple(mean), tuple(std), identity,
-                      int(image_size))
+    return tuple(mean), tuple(std)

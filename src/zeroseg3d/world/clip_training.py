@@ -19,6 +19,8 @@ import numpy as np
 
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
+from zeroseg3d.teacher.loading import image_statistics
+from zeroseg3d.utils.schedule import warmup_cosine
 from zeroseg3d.world.scene import WORLD_CLASSES
 
 # The sky has no 3D points but fills a third of every image: the teacher must know it to not
@@ -55,6 +57,22 @@ class ClipTrainConfig:
     max_crop: int = 96
     threads: int = 2
     seed: int = 0
+    # the towers' forward in bfloat16 (losses in float32) where the CPU has bfloat16 matrix
+    # units (docs/results.md); "fp32" everywhere else or when asked
+    precision: str = "auto"        # auto | bf16 | fp32
+
+    def __post_init__(self) -> None:
+        from zeroseg3d.errors import ConfigError
+
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
+
+    def use_bf16(self) -> bool:
+        import torch
+
+        if self.precision == "auto":
+            return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return self.precision == "bf16"
 
 
 def world_class_synonyms() -> list[tuple[str, ...]]:
@@ -240,26 +258,20 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     visual.output_tokens = True
     size, patch = MODEL_CONFIG["vision_cfg"]["image_size"], MODEL_CONFIG["vision_cfg"]["patch_size"]
     grid = size // patch
-    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in image_statistics(visual))
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).contiguous()
     labels_t = torch.from_numpy(labels)
     synonyms = world_class_synonyms()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
-    def lr_at(step):
-        if step < config.warmup:
-            return config.lr * (step + 1) / config.warmup
-        progress_ = (step - config.warmup) / max(1, config.steps - config.warmup)
-        return config.lr * 0.5 * (1 + np.cos(np.pi * progress_))
-
+    bf16 = config.use_bf16()
     history = []
     crop_error = np.full(sampler.num_classes, 0.5)   # running per-class crop error (EMA)
     start = time.time()
     model.train()
     for step in tqdm(range(config.steps), desc="teacher training", unit="step", disable=not progress):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = config.lr * warmup_cosine(step, config.steps, config.warmup)
         boxes, classes = sampler.sample(config.batch_size)
         pixels, purity, patch_class = _crops(images_t, labels_t, boxes, size, patch, sampler.num_classes)
         flip = torch.from_numpy(rng.random(len(boxes)) < 0.5)
@@ -270,8 +282,11 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
         pixels = ((pixels * gain).clamp(0, 1) - mean) / std
         captions = [synonyms[c][rng.integers(len(synonyms[c]))] for c in range(len(synonyms))]
         captions = [TRAIN_TEMPLATES[rng.integers(len(TRAIN_TEMPLATES))].format(s) for s in captions]
-        text = F.normalize(model.encode_text(tokenizer(captions)), dim=-1)
-        pooled, tokens = visual(pixels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            text = model.encode_text(tokenizer(captions))
+            pooled, tokens = visual(pixels)
+            tokens = tokens @ visual.proj
+        text, pooled, tokens = F.normalize(text.float(), dim=-1), pooled.float(), tokens.float()
         image = F.normalize(pooled, dim=-1)
         scale = model.logit_scale.exp().clamp(max=100)
         logits = scale * image @ text.T                               # (B, C)
@@ -282,7 +297,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
         present = positives.sum(1) > 0
         log_prob = logits.T.log_softmax(dim=1)
         loss_t2i = -((log_prob * positives).sum(1)[present] / positives.sum(1)[present]).mean()
-        patches = F.normalize(tokens @ visual.proj, dim=-1)           # (B, g*g, D)
+        patches = F.normalize(tokens, dim=-1)                         # (B, g*g, D)
         patch_logits = scale * patches @ text.T
         patch_target = torch.where(purity >= 0.5, patch_class, torch.full_like(patch_class, -1))
         loss_dense = F.cross_entropy(patch_logits.reshape(-1, len(synonyms)), patch_target.reshape(-1),
@@ -301,7 +316,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     visual.output_tokens = False
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(out, save(state))
-    record = {"settings": asdict(config), "model_config": model_config_path.name, "model_name": name,
+    record = {"settings": {**asdict(config), "precision": "bf16" if bf16 else "fp32"}, "model_config": model_config_path.name, "model_name": name,
               "seconds": round(time.time() - start, 1), "images": int(len(images)),
               "final_losses": ({"i2t": float(np.mean([h[0] for h in history[-20:]])),
                                 "t2i": float(np.mean([h[1] for h in history[-20:]])),
