@@ -9,12 +9,8 @@ import pytest
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.loading import load_clip
 from zeroseg3d.world.clip_quality import evaluate_world_clip
-from zeroseg3d.world.clip_training import (
-    WORLD_CLASSES,
-    ClipTrainConfig,
-    CropSampler,
-    train_world_clip,
-)
+from zeroseg3d.world.clip_training import WORLD_CLASSES, CropSampler, train_world_clip
+from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.generate import HELDOUT_FIRST, render_image_set
 
 
@@ -90,10 +86,14 @@ def test_command_line_trains_and_measures_on_heldout_streets(tmp_path, capsys):
     assert "held-out images: 3" in capsys.readouterr().out
 
 
-def test_training_precision_is_checked_and_resolved():
+def test_training_settings_are_checked_and_precision_resolved():
     from zeroseg3d.errors import ConfigError
 
     with pytest.raises(ConfigError, match="precision must be auto, bf16 or fp32, not 'fp16'"):
         ClipTrainConfig(precision="fp16")
+    with pytest.raises(ConfigError, match="min_crop <= max_crop"):
+        ClipTrainConfig(min_crop=50, max_crop=20)
+    with pytest.raises(ConfigError, match="batch_size must be >= 1, not 0"):
+        ClipTrainConfig(batch_size=0)
     assert ClipTrainConfig(precision="fp32").use_bf16() is False
     assert ClipTrainConfig(precision="bf16").use_bf16() is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zeroseg3d.world.clip_training import ClipTrainConfig as ClipTrainDefaults
+from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.generate import HELDOUT_FIRST, HELDOUT_SET, IMAGE_SET, generate_world, render_image_set
 
 
@@ -32,11 +32,7 @@ def run_train_clip(args) -> int:
 
     from zeroseg3d.utils.atomic import atomic_write_text
     from zeroseg3d.world.clip_quality import evaluate_world_clip
-    from zeroseg3d.world.clip_training import (
-        ClipTrainConfig,
-        image_folders,
-        train_world_clip,
-    )
+    from zeroseg3d.world.clip_training import image_folders, train_world_clip
 
     config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads, precision=args.precision)
     folders = image_folders(args.world, _sequences(args.sequences))
@@ -93,9 +89,9 @@ def add_parser(commands) -> None:
     clip.add_argument("--out", required=True, help="checkpoint to write (.safetensors); its model "
                       "config goes beside it as .json")
     clip.add_argument("--seed", type=non_negative_int, default=0)
-    clip.add_argument("--steps", type=non_negative_int, default=ClipTrainDefaults.steps)
+    clip.add_argument("--steps", type=non_negative_int, default=ClipTrainConfig.steps)
     clip.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1))
-    clip.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=ClipTrainDefaults.precision,
+    clip.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=ClipTrainConfig.precision,
                       help="the towers' forward in bfloat16 (auto: where the CPU has bfloat16 units)")
     clip.add_argument("--sequences", help="comma-separated training sequences (default: all); "
                       f"WORLD/{IMAGE_SET} is used too when present")

@@ -76,11 +76,8 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     """World and demo teacher (skipped when already there); returns the teacher's 2D quality
     on held-out streets, read out with the settings that make the pseudo labels."""
     from zeroseg3d.world.clip_quality import evaluate_world_clip
-    from zeroseg3d.world.clip_training import (
-        ClipTrainConfig,
-        image_folders,
-        train_world_clip,
-    )
+    from zeroseg3d.world.clip_training import image_folders, train_world_clip
+    from zeroseg3d.world.config import ClipTrainConfig
     from zeroseg3d.world.generate import (
         HELDOUT_FIRST,
         HELDOUT_SET,

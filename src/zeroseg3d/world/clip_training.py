@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.loading import image_statistics
 from zeroseg3d.utils.schedule import warmup_cosine
+from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.scene import WORLD_CLASSES
 
 # The sky has no 3D points but fills a third of every image: the teacher must know it to not
@@ -42,37 +43,6 @@ MODEL_CONFIG = {
                    "pool_type": "avg"},
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3},
 }
-
-
-@dataclass
-class ClipTrainConfig:
-    steps: int = 700
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup: int = 40
-    dense_weight: float = 2.0
-    hard_class_share: float = 0.5   # share of crops drawn by running per-class error (0: uniform)
-    min_crop: int = 10
-    max_crop: int = 96
-    threads: int = 2
-    seed: int = 0
-    # the towers' forward in bfloat16 (losses in float32) where the CPU has bfloat16 matrix
-    # units (docs/results.md); "fp32" everywhere else or when asked
-    precision: str = "auto"        # auto | bf16 | fp32
-
-    def __post_init__(self) -> None:
-        from zeroseg3d.errors import ConfigError
-
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
-
-    def use_bf16(self) -> bool:
-        import torch
-
-        if self.precision == "auto":
-            return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        return self.precision == "bf16"
 
 
 def world_class_synonyms() -> list[tuple[str, ...]]:
