@@ -53,6 +53,7 @@ def main() -> None:
             for radius in (0.0, args.radius):
                 matrix = np.zeros((len(names), len(names)), np.int64)
                 total = 0
+                truth = np.zeros(len(names), np.int64)
                 for i, frame_id in enumerate(dataset.frame_ids):
                     frame = dataset[i]
                     label, conf = point_labels(cache.load(frame_id, frame.num_points),
@@ -62,6 +63,7 @@ def main() -> None:
                         label, conf = consolidate_objects(frame.xyz, hidden, label, conf, len(names), radius)
                     used = hidden & (label >= 0) & (conf >= threshold) & np.isin(label, unseen)
                     total += int(hidden.sum())
+                    truth += np.bincount(frame.labels[hidden], minlength=len(names))
                     np.add.at(matrix, (frame.labels[used], label[used]), 1)
                 labelled = matrix[:, unseen].sum(0)
                 rows.append({
@@ -70,7 +72,11 @@ def main() -> None:
                     "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
                     "precision": {names[u]: (float(matrix[u, u] / n) if n else None) for u, n in zip(unseen, labelled)},
                     "labelled_points": {names[u]: int(n) for u, n in zip(unseen, labelled)},
-                    "unseen_points": total})
+                    "unseen_points": total,
+                    # what each unseen class's points are taught: their own class, another, nothing
+                    "fate": {names[u]: {"points": int(truth[u]), "right": int(matrix[u, u]),
+                                        "as": {names[k]: int(matrix[u, k]) for k in unseen if k != u and matrix[u, k]},
+                                        "unlabelled": int(truth[u] - matrix[u].sum())} for u in unseen}})
                 print(f"{source_name:8s} {rule:5s} objects {radius}: coverage {rows[-1]['coverage']:.3f}, "
                       f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     atomic_write_text(RESULTS / "pseudo_labels.json", json.dumps(rows, indent=2))
@@ -85,6 +91,13 @@ def main() -> None:
                  else "- (0)" for n in unseen_names]
         lines.append(f"| {row['labels']} | {row['rule']} | {row['object_radius'] or '-'} | {100 * row['coverage']:.1f}% | "
                      f"{100 * row['accuracy']:.1f}% | " + " | ".join(cells) + " |")
+    last = rows[-1]
+    lines += ["", f"What each unseen class's points are taught ({last['labels']} labels, rule {last['rule']}, "
+              f"objects {last['object_radius'] or '-'}):", "",
+              "| class | points | labelled right | labelled as another class | unlabelled |", "|---|---|---|---|---|"]
+    for name, fate in last["fate"].items():
+        other = ", ".join(f"{k} {v}" for k, v in sorted(fate["as"].items(), key=lambda kv: -kv[1])) or "-"
+        lines.append(f"| {name} | {fate['points']} | {fate['right']} | {other} | {fate['unlabelled']} |")
     atomic_write_text(RESULTS / "pseudo_labels.md", "\n".join(lines) + "\n")
 
 
