@@ -221,6 +221,13 @@ def test_two_process_gloo_run_matches_a_single_process_one(tiny_run, tmp_path):
     two = json.loads((ddp / "metrics.json").read_text())
     assert len(json.loads((ddp / "history.json").read_text())) == len(json.loads((single / "history.json").read_text()))
     # the same data and global batch; per-process batch norm and summation order differ
+    # the same data, global batch and schedule: every logged output-level loss within 10% (seen
+    # here: within 5%; batch norm statistics are per process). MCFA local is left out: its
+    # negatives are the patches of one process's frames, fewer than in the batch of two
+    for logged, reference in zip(json.loads((ddp / "history.json").read_text()),
+                                 json.loads((single / "history.json").read_text())):
+        for key in ("loss_seen", "loss_pseudo", "loss_lovasz", "loss_global"):
+            assert logged[key] == pytest.approx(reference[key], rel=0.1), (key, logged, reference)
     assert abs(one["miou"] - two["miou"]) < 10.0, (one["miou"], two["miou"])
     assert (ddp / "checkpoints" / "guided.pt").is_file()
 
