@@ -28,13 +28,13 @@ SCORES = ("miou", "miou_seen", "miou_unseen", "hiou")
 
 
 def world_of_seed(root: Path, seed: int, streets: int, frames: int, workers: int) -> tuple[Path, list[str]]:
-    from zeroseg3d.engine.demo import VAL_START
+    from zeroseg3d.engine.demo import VAL_START, missing_streets
     from zeroseg3d.world.generate import generate_world
 
     world = root / f"world_{seed}"
     names = [f"{VAL_START + i:02d}" for i in range(streets)]
-    if not all((world / "sequences" / n / "poses.txt").is_file() for n in names):
-        generate_world(world, streets, frames, seed=seed, start=VAL_START, workers=workers, progress=True)
+    for first, count in missing_streets(world, names):
+        generate_world(world, count, frames, seed=seed, start=first, workers=workers, progress=True)
     return world, names
 
 

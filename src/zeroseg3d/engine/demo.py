@@ -60,7 +60,7 @@ def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()
         f"run.seed={seed}", f"run.output_dir={out}", "run.name=student", *overrides])
 
 
-def _missing_runs(world: Path, names: list[str]) -> list[tuple[int, int]]:
+def missing_streets(world: Path, names: list[str]) -> list[tuple[int, int]]:
     """(first, count) of each run of consecutive streets not yet (completely) written."""
     runs: list[tuple[int, int]] = []
     for number in (int(n) for n in names if not (world / "sequences" / n / "poses.txt").is_file()):
@@ -90,7 +90,7 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     world = out / "world"
     train, val = sequence_names(size)
     for names, frames in ((train, size.train_frames), (val, size.val_frames)):
-        for first, count in _missing_runs(world, names):
+        for first, count in missing_streets(world, names):
             generate_world(world, count, frames, seed=seed, start=first, workers=workers, progress=progress)
     render_image_set(world / IMAGE_SET, size.teacher_images, seed, workers=workers, progress=progress)
     render_image_set(world / HELDOUT_SET, size.heldout_images, seed, workers=workers, progress=progress,

@@ -34,11 +34,16 @@ class LoadedCLIP:
 
     def normalize(self, pixels):
         """(B, 3, H, W) RGB in [0, 1] -> the input the image tower was trained on."""
-        import torch
+        return normalize_pixels(pixels, self.mean, self.std)
 
-        mean = torch.tensor(self.mean, device=pixels.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=pixels.device).view(1, 3, 1, 1)
-        return (pixels - mean) / std
+
+def normalize_pixels(pixels, mean, std):
+    """(B, 3, H, W) RGB in [0, 1] standardised with per-channel ``mean`` and ``std``."""
+    import torch
+
+    mean = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
+    return (pixels - mean) / std
 
 
 HOW_TO = ("pass teacher.checkpoint=/path/to/weights.safetensors (or a torch weights file), or "

@@ -19,7 +19,7 @@ import numpy as np
 
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
-from zeroseg3d.teacher.loading import image_statistics
+from zeroseg3d.teacher.loading import image_statistics, normalize_pixels
 from zeroseg3d.utils.schedule import warmup_cosine
 from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.scene import WORLD_CLASSES
@@ -228,7 +228,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     visual.output_tokens = True
     size, patch = MODEL_CONFIG["vision_cfg"]["image_size"], MODEL_CONFIG["vision_cfg"]["patch_size"]
     grid = size // patch
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in image_statistics(visual))
+    mean, std = image_statistics(visual)
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).contiguous()
     labels_t = torch.from_numpy(labels)
     synonyms = world_class_synonyms()
@@ -249,7 +249,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
         flipped = lambda t: t.reshape(-1, grid, grid).flip(-1).reshape(-1, grid * grid)  # noqa: E731
         purity[flip], patch_class[flip] = flipped(purity[flip]), flipped(patch_class[flip])
         gain = torch.from_numpy(rng.uniform(0.8, 1.2, (len(boxes), 1, 1, 1))).float()
-        pixels = ((pixels * gain).clamp(0, 1) - mean) / std
+        pixels = normalize_pixels((pixels * gain).clamp(0, 1), mean, std)
         captions = [synonyms[c][rng.integers(len(synonyms[c]))] for c in range(len(synonyms))]
         captions = [TRAIN_TEMPLATES[rng.integers(len(TRAIN_TEMPLATES))].format(s) for s in captions]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -286,7 +286,8 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     visual.output_tokens = False
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(out, save(state))
-    record = {"settings": {**asdict(config), "precision": "bf16" if bf16 else "fp32"}, "model_config": model_config_path.name, "model_name": name,
+    record = {"settings": {**asdict(config), "precision": "bf16" if bf16 else "fp32"},
+              "model_config": model_config_path.name, "model_name": name,
               "seconds": round(time.time() - start, 1), "images": int(len(images)),
               "final_losses": ({"i2t": float(np.mean([h[0] for h in history[-20:]])),
                                 "t2i": float(np.mean([h[1] for h in history[-20:]])),

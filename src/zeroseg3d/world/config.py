@@ -36,7 +36,8 @@ class ClipTrainConfig:
             (1 <= self.min_crop <= self.max_crop, f"crops need 1 <= min_crop <= max_crop, not {self.min_crop}, "
                                                    f"{self.max_crop}"),
             (self.threads >= 1, f"threads must be >= 1, not {self.threads}"),
-            (self.precision in ("auto", "bf16", "fp32"), f"precision must be auto, bf16 or fp32, not {self.precision!r}"),
+            (self.precision in ("auto", "bf16", "fp32"),
+             f"precision must be auto, bf16 or fp32, not {self.precision!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -45,6 +46,9 @@ class ClipTrainConfig:
     def use_bf16(self) -> bool:
         import torch
 
-        if self.precision == "auto":
+        if self.precision != "auto":
+            return self.precision == "bf16"
+        try:   # a private probe: a torch build without it has no bfloat16 CPU kernels to offer
             return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        return self.precision == "bf16"
+        except (AttributeError, RuntimeError):
+            return False
