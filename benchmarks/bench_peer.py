@@ -5,11 +5,12 @@ Both networks get the same voxelized scans and the same harness: inference is th
 per-point logits and their argmax (the student: backbone, head into CLIP space, cosine against
 19 text embeddings; the reference: backbone and classifier); a training step is that forward,
 cross-entropy on every point, backward and an AdamW step. Each (network, voxel size) runs in its
-own process, so its peak memory is its own, networks alternating. Medians of ``--repeat`` runs
-after a warm-up. On the CPU one scan per step; on a GPU ``--batch`` scans, under autocast at
+own process, so its peak memory is its own; ``--rounds`` rounds alternate the networks' processes
+and the medians are over every timed run of every round (``--repeat`` per process, after a
+warm-up). On the CPU one scan per step; on a GPU ``--batch`` scans, under autocast at
 ``--precision``, plus the data loader's rate against the training step's.
 
-    python benchmarks/bench_peer.py [--voxel 0.05 0.1] [--repeat 5]
+    python benchmarks/bench_peer.py [--voxel 0.05 0.1] [--repeat 3] [--rounds 2]
 
 Writes benchmarks/results/peer.json (peer_gpu.json on a GPU).
 """
@@ -33,7 +34,8 @@ def build(network: str):
     from torch import nn
 
     from zeroseg3d.models.config import ModelConfig
-    from zeroseg3d.models.segmentor import create_student, voxel_means
+    from zeroseg3d.models.segmentor import create_student
+    from zeroseg3d.utils.schedule import scatter_mean
 
     if network != "reference_spunet":
         return create_student(ModelConfig(backbone="minkunet34"), 512)
@@ -46,7 +48,7 @@ def build(network: str):
 
         def forward(self, batch, text):
             coords = batch["voxel_coords"]
-            features = voxel_means(batch["points"], batch["point_to_voxel"], coords.shape[0])
+            features = scatter_mean(batch["points"], batch["point_to_voxel"], coords.shape[0])
             return {"logits": self.net(features, coords, len(batch["offsets"]) - 1)[batch["point_to_voxel"]]}
 
     return Reference()
@@ -124,6 +126,26 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     return row
 
 
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One row from the rounds of one (network, voxel size, precision): medians over every
+    run of every round, the largest peak memory."""
+    import numpy as np
+
+    good = [r for r in rounds if "error" not in r]
+    if not good:
+        return rounds[0]
+    row = dict(good[0])
+    row["inference_runs_s"] = [t for r in good for t in r["inference_runs_s"]]
+    row["train_runs_s"] = [t for r in good for t in r["train_runs_s"]]
+    row["inference_s"] = float(np.median(row["inference_runs_s"]))
+    row["train_step_s"] = float(np.median(row["train_runs_s"]))
+    row["scans_per_s_inference"] = row["batch_size"] / row["inference_s"]
+    for key in ("peak_memory_mb_inference", "peak_memory_mb_train"):
+        row[key] = max(r[key] for r in good)
+    row["rounds"] = len(good)
+    return row
+
+
 def loader_rate(voxel: float, batch_size: int, workers: int) -> float:
     """Training batches per second through a DataLoader (read, pair, voxelize, collate)."""
     import time
@@ -150,7 +172,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voxel", type=float, nargs="+", default=[0.05, 0.1])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per process, after a warm-up")
+    parser.add_argument("--rounds", type=int, default=2, help="processes per network, alternating")
     parser.add_argument("--batch", type=int, default=None, help="scans per step (default: 1 CPU, 8 GPU)")
     parser.add_argument("--precision", nargs="+", default=None, help="fp32 | fp16 | bf16 (default: fp32 CPU; fp32 fp16 GPU)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 4, 8], help="loader workers tried on a GPU")
@@ -169,16 +192,24 @@ def main() -> None:
     rows = []
     for precision in precisions:
         for voxel in args.voxel:
+            # rounds alternate the networks, so that a slow spell of a shared machine hits both
+            runs: dict[str, list[dict]] = {network: [] for network in NETWORKS}
+            for _ in range(args.rounds):
+                for network in NETWORKS:
+                    out = subprocess.run([sys.executable, __file__, "--measure", network, str(voxel), str(args.repeat),
+                                          str(batch), precision], capture_output=True, text=True)
+                    if out.returncode != 0:
+                        error = (out.stderr.strip().splitlines() or ["failed"])[-1]
+                        runs[network].append({"network": network, "voxel_size": voxel, "precision": precision,
+                                              "error": error})
+                        print(f"{network} {voxel} {precision}: {error}", flush=True)
+                        continue
+                    runs[network].append(json.loads(out.stdout.strip().splitlines()[-1]))
             for network in NETWORKS:
-                out = subprocess.run([sys.executable, __file__, "--measure", network, str(voxel), str(args.repeat),
-                                      str(batch), precision], capture_output=True, text=True)
-                if out.returncode != 0:
-                    error = (out.stderr.strip().splitlines() or ["failed"])[-1]
-                    rows.append({"network": network, "voxel_size": voxel, "precision": precision, "error": error})
-                    print(f"{network} {voxel} {precision}: {error}", flush=True)
-                    continue
-                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                rows.append(merge_rounds(runs[network]))
                 r = rows[-1]
+                if "error" in r:
+                    continue
                 print(f"{network:22s} {voxel:.2f} m {precision}: inference {r['inference_s']:.3f} s "
                       f"({r['scans_per_s_inference']:.1f} scans/s), train step {r['train_step_s']:.3f} s, "
                       f"peak {r['peak_memory_mb_train']:.0f} MB", flush=True)

@@ -1,4 +1,6 @@
-"""Run every benchmark; each writes benchmarks/results/<name>.json and prints one summary line."""
+"""Run every benchmark; each writes benchmarks/results/<name>.json and prints its summary.
+The side-by-side with the reference SpUNet and the teacher at real scale take most of the
+time (several minutes each on 2 CPU cores)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_loader  # noqa: E402
+import bench_peer  # noqa: E402
 import bench_reader  # noqa: E402
 import bench_student  # noqa: E402
 import bench_teacher  # noqa: E402
+import bench_teacher_cache  # noqa: E402
 
 if __name__ == "__main__":
-    for bench in (bench_reader, bench_teacher, bench_student, bench_loader):
-        print(bench.main(), flush=True)
+    sys.argv = sys.argv[:1]   # every benchmark with its default settings
+    for bench in (bench_reader, bench_teacher, bench_student, bench_loader, bench_peer, bench_teacher_cache):
+        summary = bench.main()
+        if summary:
+            print(summary, flush=True)

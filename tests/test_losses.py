@@ -82,7 +82,7 @@ def test_joint_normalisation_is_a_weighted_mean_over_supervised_points():
     labels = torch.tensor([0, 1, 0, -1, -1])
     batch = {"labels": labels, "teacher_label": torch.tensor([0, 0, 0, 2, 0]),
              "teacher_conf": torch.ones(5)}
-    out = {"logits": logits, "voxel_embeddings": F.normalize(torch.ones(5, 3), dim=-1)}
+    out = {"logits": logits, "pair_embeddings": F.normalize(torch.ones(5, 3), dim=-1)}
     seen = torch.tensor([True, True, False])
 
     def loss(**settings):
@@ -104,7 +104,7 @@ def test_criterion_switches_and_phases():
     n, d = 8, 4
     embeddings = F.normalize(torch.randn(n, d), dim=-1).requires_grad_()
     text = F.normalize(torch.randn(3, d), dim=-1)
-    out = {"voxel_embeddings": embeddings, "logits": 10 * embeddings @ text.T}   # one point per voxel
+    out = {"pair_embeddings": embeddings, "logits": 10 * embeddings @ text.T}   # every point paired
     batch = {"labels": torch.tensor([0, 1, 0, 1, -1, -1, -1, -1]),
              "teacher_label": torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]),
              "teacher_conf": torch.tensor([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.3, 0.9]),   # point 6: too unsure

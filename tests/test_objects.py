@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from zeroseg3d.teacher.objects import components, consolidate_objects
+from zeroseg3d.teacher.objects import components, consolidate_objects, ground_mask
 
 
 def test_components_join_points_closer_than_the_radius():
@@ -34,3 +34,45 @@ def test_a_component_too_large_for_an_object_keeps_the_labels_point_by_point():
     conf = np.full(100, 0.9)
     out, confidence = consolidate_objects(xyz, np.ones(100, bool), label, conf, num_classes=3, radius=0.5)
     assert (out == label).all() and np.allclose(confidence, 0.9)
+
+
+def _street_without_labels():
+    """A 20 m x 20 m ground (0.2 m grid) on a 2% slope with two boxes standing on it: a "car"
+    (4 x 2 x 1.5 m; class 1) and a "sign" plate 2 m up (0.6 x 0.1 x 0.6 m; class 2)."""
+    gx, gy = np.meshgrid(np.arange(0, 20, 0.2), np.arange(0, 20, 0.2))
+    ground = np.c_[gx.ravel(), gy.ravel(), 0.02 * gx.ravel()]
+    bx, by, bz = np.meshgrid(np.arange(5, 9, 0.2), np.arange(5, 7, 0.2), np.arange(0.3, 1.8, 0.2))
+    car = np.c_[bx.ravel(), by.ravel(), bz.ravel() + 0.02 * bx.ravel()]
+    sx, sz = np.meshgrid(np.arange(14, 14.6, 0.1), np.arange(2.0, 2.6, 0.1))
+    sign = np.c_[sx.ravel(), np.full(sx.size, 12.0), sz.ravel() + 0.28]
+    xyz = np.concatenate([ground, car, sign])
+    truth = np.concatenate([np.zeros(len(ground), int), np.ones(len(car), int), np.full(len(sign), 2)])
+    return xyz, truth
+
+
+def test_ground_mask_finds_the_ground_under_and_around_objects_on_a_slope():
+    xyz, truth = _street_without_labels()
+    ground = ground_mask(xyz, 0.2)
+    assert ground[truth == 0].all()
+    assert not ground[truth > 0].any()     # the car's roof is not ground: the window is wider than it
+
+
+def test_without_3d_labels_objects_stand_out_of_the_ground_and_take_their_majority():
+    xyz, truth = _street_without_labels()
+    rng = np.random.default_rng(0)
+    # the teacher: the ground right, the car seen for 60% of its points (a quarter of those
+    # wrongly "sign"), the sign for half of its points, and nothing else
+    label = np.where(truth == 0, 0, -1)
+    car = np.flatnonzero(truth == 1)
+    seen = rng.choice(car, int(0.6 * len(car)), replace=False)
+    label[seen] = np.where(rng.random(len(seen)) < 0.25, 2, 1)
+    sign = np.flatnonzero(truth == 2)
+    label[sign[::2]] = 2
+    conf = np.where(label >= 0, 0.8, 0.0)
+    everything = np.ones(len(xyz), bool)
+    # the ground joins the car into one component too large for an object: labels per point
+    out, _ = consolidate_objects(xyz, everything, label, conf, 3, radius=0.5)
+    assert (out[truth < 2] == label[truth < 2]).all()
+    out, confidence = consolidate_objects(xyz, everything, label, conf, 3, radius=0.5, ground_height=0.2)
+    assert (out[truth == 1] == 1).all() and (out[truth == 2] == 2).all()
+    assert (out[truth == 0] == 0).all() and np.allclose(confidence[truth == 0], 0.8)

@@ -47,8 +47,12 @@ def test_forward_backward_and_gradient_flow(world_frame):
     text = text_matrix(dataset.vocabulary.num_classes).requires_grad_(False)
     out = model(batch, text)
     assert out["logits"].shape == (frame.num_points, dataset.vocabulary.num_classes)
-    norms = out["voxel_embeddings"].norm(dim=1)
+    embeddings = model.embed_voxels(batch)
+    norms = embeddings.norm(dim=1)
     torch.testing.assert_close(norms, torch.ones_like(norms))
+    # the logits are the scaled cosines of those unit embeddings (computed without them)
+    explicit = (model.logit_scale.exp() * embeddings @ text.T)[batch["point_to_voxel"]]
+    torch.testing.assert_close(out["logits"], explicit, atol=1e-4, rtol=1e-4)
     # the points of a voxel share its logits
     p2v = batch["point_to_voxel"]
     first = torch.zeros(len(norms), dtype=torch.long).scatter_(0, p2v.flip(0), torch.arange(len(p2v)).flip(0))
@@ -181,3 +185,29 @@ def test_the_student_factory_loads_weights_strictly(world_frame):
                        where="scan.pt")
     with pytest.raises(ValueError, match="do not fit the backbone config"):   # another embedding size
         create_student(ModelConfig(backbone="small"), 16, weights=weights)
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_logits_and_pair_embeddings_match_the_explicit_unit_embeddings(world_frame, hidden):
+    dataset, frame = world_frame
+    batch = collate([SampleBuilder(0.2)(frame)])
+    batch["pair_point"] = torch.arange(0, frame.num_points, 7)
+    torch.manual_seed(0)
+    model = create_student(ModelConfig(backbone="small", head_hidden=hidden), 32)
+    with torch.no_grad():   # a bias far from zero: the norm's cross term matters
+        (model.head[-1] if hidden else model.head).bias.normal_()
+    text = text_matrix(dataset.vocabulary.num_classes)
+    seen = {}
+    model.eval()   # batch norms with running statistics: the same features in both passes
+    with torch.no_grad():
+        embeddings = model.embed_voxels(batch)
+        out = model(batch, text)
+    p2v = batch["point_to_voxel"]
+    torch.testing.assert_close(out["logits"], (model.logit_scale.exp() * embeddings @ text.T)[p2v],
+                               atol=1e-4, rtol=1e-4)
+    model.train()
+    for module in model.modules():   # training mode, but batch norms still on running statistics
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    model(batch, text, criterion=lambda out, b: seen.update(out) or {"loss": out["logits"].sum()})
+    torch.testing.assert_close(seen["pair_embeddings"], embeddings[p2v[batch["pair_point"]]], atol=1e-5, rtol=1e-5)

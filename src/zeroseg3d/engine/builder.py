@@ -85,7 +85,8 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
     train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
                                 label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
-                                object_radius=config.loss.pseudo_object_radius)
+                                object_radius=config.loss.pseudo_object_radius,
+                                object_ground=config.loss.pseudo_object_ground)
     torch.manual_seed(config.run.seed)
     model = create_student(config.model, text.shape[1], device)
     return Setup(config, device, split, text, key, identity, train_set, model)

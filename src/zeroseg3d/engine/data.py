@@ -28,17 +28,19 @@ class SegmentationSet(torch.utils.data.Dataset):
     ``cache``, its point labels from ``label_cache`` (default: the same; the consolidated
     labels of teacher/temporal.py otherwise), as the most probable of the classes
     ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels), voted over
-    each object of unlabelled points when ``object_radius`` > 0 (teacher.objects)."""
+    each object of unlabelled points when ``object_radius`` > 0 (teacher.objects); in a frame
+    without 3D labels, objects are what stands more than ``object_ground`` metres above the
+    ground (0: none)."""
 
     def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
                  cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
                  label_cache: TeacherCache | None = None, pseudo_among: np.ndarray | None = None,
-                 pseudo_min_mass: float = 0.0, object_radius: float = 0.0):
+                 pseudo_min_mass: float = 0.0, object_radius: float = 0.0, object_ground: float = 0.0):
         self.frames, self.builder, self.split = frames, builder, split
         self.cache, self.training, self.seed = cache, training, seed
         self.label_cache = label_cache if label_cache is not None else cache
         self.pseudo_among, self.pseudo_min_mass = pseudo_among, pseudo_min_mass
-        self.object_radius = object_radius
+        self.object_radius, self.object_ground = object_radius, object_ground
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
 
@@ -87,9 +89,10 @@ class SegmentationSet(torch.utils.data.Dataset):
             raise DataError(self.label_cache.path(frame.frame_id),
                             f"frame {frame.frame_id} is missing from the consolidated teacher labels")
         label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass)
-        if self.object_radius > 0:
-            label, conf = consolidate_objects(frame.xyz, sample.labels < 0, label, conf,
-                                              self.frames.vocabulary.num_classes, self.object_radius)
+        unlabelled = sample.labels < 0
+        if self.object_radius > 0 and (self.object_ground > 0 or not unlabelled.all()):
+            label, conf = consolidate_objects(frame.xyz, unlabelled, label, conf, self.frames.vocabulary.num_classes,
+                                              self.object_radius, ground_height=self.object_ground if unlabelled.all() else 0.0)
         sample.point_extras["teacher_label"] = label
         sample.point_extras["teacher_conf"] = conf.astype(np.float32)
         pairing = sample.pairing

@@ -27,6 +27,10 @@ class LossConfig:
     # metres) takes its teacher majority, in view or not (teacher/objects.py); 0: per point.
     # On the world, 0.5 labels 72% of the unseen points at 99.5% accuracy (docs/results.md)
     pseudo_object_radius: float = 0.5
+    # in frames without any 3D label (annotation-free) nothing separates objects from the ground
+    # they stand on but geometry: points this close (metres) to the local ground keep their own
+    # labels and the rest vote as objects (teacher/objects.py); 0: no objects in such frames
+    pseudo_object_ground: float = 0.2
     # -log P(any unseen class) on every point the 3D labels leave unlabelled (they are none of
     # the seen classes), over the whole scan. Off: on the world it raises unseen recall but
     # moves as many seen points into unseen classes (docs/results.md)
@@ -53,6 +57,8 @@ class LossConfig:
             raise ConfigError(f"loss.pseudo_among must be 'unseen' or 'all', not {self.pseudo_among!r}")
         if self.pseudo_object_radius < 0:
             raise ConfigError(f"loss.pseudo_object_radius must be >= 0, not {self.pseudo_object_radius}")
+        if self.pseudo_object_ground < 0:
+            raise ConfigError(f"loss.pseudo_object_ground must be >= 0, not {self.pseudo_object_ground}")
         if not 0.0 <= self.pseudo_min_mass <= 1.0:
             raise ConfigError(f"loss.pseudo_min_mass must be in [0, 1], not {self.pseudo_min_mass}")
         if not 0.0 <= self.pseudo_threshold <= 1.0:

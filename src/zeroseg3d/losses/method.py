@@ -23,9 +23,14 @@ class MethodCriterion:
         self.config, self.seen, self.unseen, self.phase = config, seen, unseen, phase
         self.generator = generator
 
+    @property
+    def uses_pair_embeddings(self) -> bool:
+        """Whether the losses need out["pair_embeddings"] (MCFA)."""
+        return self.config.mcfa_global or self.config.mcfa_local
+
     def __call__(self, out: dict, batch: dict) -> dict:
         c = self.config
-        logits, voxel_embeddings = out["logits"], out["voxel_embeddings"]
+        logits = out["logits"]
         labels = batch["labels"]
         seen, unseen = self.seen.to(labels.device), self.unseen.to(labels.device)
         terms: dict[str, torch.Tensor] = {}
@@ -66,8 +71,8 @@ class MethodCriterion:
             terms["loss_lovasz"] = lovasz_softmax(logits, target, target >= 0, c.lovasz_max_points, self.generator)
             weighted.append(c.lovasz_weight * terms["loss_lovasz"])
         pairs = batch.get("pair_point")
-        if has_teacher and pairs is not None and len(pairs) > 1:
-            paired = voxel_embeddings[batch["point_to_voxel"][pairs]]
+        if has_teacher and pairs is not None and len(pairs) > 1 and self.uses_pair_embeddings:
+            paired = out["pair_embeddings"]     # (P, D) unit embeddings of the paired points
             if c.mcfa_global:
                 # prototypes of the classes the output level supervises: 3D labels, else pseudo labels
                 classes = torch.where(labelled_seen, labels, torch.where(pseudo, teacher_label, -1))[pairs]

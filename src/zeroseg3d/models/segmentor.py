@@ -30,30 +30,58 @@ class ZeroShotSegmentor(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)),
                                         requires_grad=config.learn_logit_scale)
 
+    def voxel_features(self, batch: dict) -> torch.Tensor:
+        """(V, c) backbone features of every voxel of the batch."""
+        coords = batch["voxel_coords"]
+        features = scatter_mean(batch["points"], batch["point_to_voxel"], coords.shape[0])
+        if self.input_norm is not None:
+            features = self.input_norm(features)
+        return self.backbone(features, coords, len(batch["offsets"]) - 1)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(R, D) unit embeddings in CLIP space of (R, c) backbone features."""
+        return F.normalize(self.head(features), dim=-1)
+
     def embed_voxels(self, batch: dict) -> torch.Tensor:
         """(V, D) unit embeddings of every voxel of the batch. The points of a voxel share its
-        backbone feature, so the head runs once per voxel, not once per point (3-4x fewer
-        rows at 0.15 m; it was half of a training step)."""
-        coords = batch["voxel_coords"]
-        voxel_features = scatter_mean(batch["points"], batch["point_to_voxel"], coords.shape[0])
-        if self.input_norm is not None:
-            voxel_features = self.input_norm(voxel_features)
-        features = self.backbone(voxel_features, coords, len(batch["offsets"]) - 1)
-        return F.normalize(self.head(features), dim=-1)
+        backbone feature, so the head runs once per voxel, not once per point."""
+        return self.project(self.voxel_features(batch))
 
     def embed(self, batch: dict) -> torch.Tensor:
         """(N, D) unit embeddings of every point of the batch (its voxel's)."""
         return self.embed_voxels(batch)[batch["point_to_voxel"]]
 
+    def cosine(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """(V, C) cosine between the embeddings of ``features`` (V, c) and the unit ``text``
+        (C, D), without the (V, D) embeddings: with the head's last layer y = W x + b,
+        y . t = x . (W^T t) + b . t and |y|^2 = x^T (W^T W) x + 2 x . W^T b + |b|^2, all in the
+        c-dimensional feature space (c = 96 against D = 512: the (V, D) tensors and their
+        gradients were a third of a training step at equal model size)."""
+        last = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
+        x = self.head[:-1](features) if isinstance(self.head, nn.Sequential) else features
+        with torch.autocast(x.device.type, enabled=False):   # the squared norm in fp32: no cancellation
+            weight = last.weight.float()
+            bias = last.bias.float() if last.bias is not None else weight.new_zeros(weight.shape[0])
+            x, text = x.float(), text.float()
+            dots = x @ (text @ weight).T + text @ bias
+            squared = ((x @ (weight.T @ weight)) * x).sum(1) + 2 * x @ (weight.T @ bias) + bias @ bias
+            return dots * torch.rsqrt(squared.clamp_min(1e-24))[:, None]   # F.normalize's eps: |y| >= 1e-12
+
     def forward(self, batch: dict, text_embeddings: torch.Tensor, criterion=None) -> dict:
-        """logits (N, C) = scale * cosine(point, class text) and voxel_embeddings (V, D) (a
-        point's embedding is its voxel's: ``batch["point_to_voxel"]``); in training with a
-        criterion, its losses too (``loss`` is their weighted sum)."""
-        voxels = self.embed_voxels(batch)
+        """logits (N, C) = scale * cosine(point, class text) (a point's logits are its
+        voxel's: ``batch["point_to_voxel"]``) and voxel_features (V, c); in training with a
+        criterion, the unit embeddings of the points paired with camera pixels
+        (pair_embeddings (P, D), for MCFA) and the criterion's losses (``loss`` is their
+        weighted sum)."""
+        features = self.voxel_features(batch)
         scale = self.logit_scale.exp().clamp(max=100.0)
-        logits = (scale * voxels @ text_embeddings.T)[batch["point_to_voxel"]]
-        out = {"voxel_embeddings": voxels, "logits": logits}
+        p2v = batch["point_to_voxel"]
+        out = {"voxel_features": features, "logits": (scale * self.cosine(features, text_embeddings))[p2v]}
         if self.training and criterion is not None:
+            pairs = batch.get("pair_point")
+            if pairs is not None and len(pairs) and getattr(criterion, "uses_pair_embeddings", True):
+                voxels, inverse = torch.unique(p2v[pairs], return_inverse=True)
+                out["pair_embeddings"] = self.project(features[voxels])[inverse]
             out.update(criterion(out, batch))
         return out
 

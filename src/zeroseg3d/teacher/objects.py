@@ -12,8 +12,13 @@ every point of the component gets it, inside the camera's view or not, with conf
 
 the winner's share of the votes: 1 for an object the teacher labels with one class throughout.
 A component larger than ``max_extent`` (the diagonal of its bounding box) is not an object
-(unlabelled ground joining things, or a scan without 3D labels at all): its points keep their
-own labels.
+(unlabelled ground joining things): its points keep their own labels.
+
+Without 3D labels (annotation-free) every point is unlabelled and the ground joins everything
+into one component. There the points within ``ground_height`` of the local ground (the lowest
+point of the cells around them, ``ground_mask``) keep their own labels and the rest fall apart
+into objects again: on the world's training frames this lifts the pseudo labels' mIoU from
+15.3 to 23.2 at the same 95% accuracy (docs/results.md).
 """
 
 from __future__ import annotations
@@ -45,14 +50,40 @@ def components(xyz: np.ndarray, radius: float) -> np.ndarray:
     return connected_components(graph, directed=False)[1].astype(np.int64)[cell_of_point]
 
 
+def ground_mask(xyz: np.ndarray, height: float, cell: float = 1.0, window: int = 5) -> np.ndarray:
+    """(N,) True where a point is within ``height`` metres of the local ground: the lowest point
+    of the ``window`` x ``window`` cells of ``cell`` metres around its own cell (5 m: wider than
+    a car, so a roof is not taken for ground; a cell under a car has no points of its own)."""
+    from scipy.ndimage import minimum_filter
+
+    if len(xyz) == 0:
+        return np.zeros(0, bool)
+    ij = np.floor(xyz[:, :2] / cell).astype(np.int64)
+    ij -= ij.min(0)
+    shape = ij.max(0) + 1
+    if shape[0] * shape[1] > 16_000_000:      # stray far points: coarser cells, same window in metres
+        return ground_mask(xyz, height, cell * 4, max(3, window // 4 * 2 + 1))
+    lowest = np.full(shape, np.inf)
+    np.minimum.at(lowest, (ij[:, 0], ij[:, 1]), xyz[:, 2])
+    ground = minimum_filter(lowest, size=window, mode="nearest")
+    return xyz[:, 2] - ground[ij[:, 0], ij[:, 1]] < height
+
+
 def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarray, conf: np.ndarray,
-                        num_classes: int, radius: float, max_extent: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
+                        num_classes: int, radius: float, max_extent: float = 15.0,
+                        ground_height: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Labels (N,) and confidences (N,) of the ``unlabelled`` points from the majority of the
     teacher's ``label``/``conf`` (-1: none) over each connected component of them; the other
     points get -1 and 0. A component without any teacher label stays unlabelled; one larger
-    than ``max_extent`` metres keeps the teacher's labels point by point."""
+    than ``max_extent`` metres keeps the teacher's labels point by point, and so do the points
+    within ``ground_height`` (> 0) metres of the ground (``ground_mask``)."""
     out_label = np.full(len(xyz), -1, np.int64)
     out_conf = np.zeros(len(xyz), np.float32)
+    if ground_height > 0:
+        ground = unlabelled & ground_mask(xyz, ground_height)
+        out_label[ground] = label[ground]
+        out_conf[ground] = np.where(label[ground] >= 0, conf[ground], 0.0)
+        unlabelled = unlabelled & ~ground
     rows = np.flatnonzero(unlabelled)
     if len(rows) == 0:
         return out_label, out_conf
