@@ -1,6 +1,6 @@
 """Run every benchmark; each writes benchmarks/results/<name>.json and prints its summary.
 The side-by-side with the reference SpUNet and the teacher at real scale take most of the
-time (several minutes each on 2 CPU cores)."""
+time (several minutes each on 2 CPU cores); bench_predict needs a finished `make demo`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_loader  # noqa: E402
 import bench_peer  # noqa: E402
+import bench_predict  # noqa: E402
 import bench_reader  # noqa: E402
 import bench_student  # noqa: E402
 import bench_teacher  # noqa: E402
@@ -18,7 +19,8 @@ import bench_teacher_cache  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]   # every benchmark with its default settings
-    for bench in (bench_reader, bench_teacher, bench_student, bench_loader, bench_peer, bench_teacher_cache):
+    for bench in (bench_reader, bench_teacher, bench_student, bench_loader, bench_peer, bench_teacher_cache,
+                  bench_predict):
         summary = bench.main()
         if summary:
             print(summary, flush=True)
