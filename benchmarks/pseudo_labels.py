@@ -2,13 +2,15 @@
 
 On the frames of a finished `make demo` (training split by default), for each way of making
 pseudo labels: per frame or consolidated over time, the teacher's argmax (`all`) or its most
-probable unseen class (`among`), per point or voted over objects of unlabelled points. Counted
+probable unseen class (`among`; also after dividing each unseen class by its prior, the
+teacher's mean probability of it on the unlabelled points, to the powers ``--prior-powers``),
+per point or voted over objects of unlabelled points. Counted
 on the points whose 3D label is an unseen class (the points that are unlabelled in training):
 coverage (the share that gets a pseudo label at the training threshold) and accuracy, and per
 unseen class the precision of the labels and how many points get them. Writes
 benchmarks/results/pseudo_labels.{json,md}.
 
-    python benchmarks/pseudo_labels.py [--demo runs/demo] [--split train]
+    python benchmarks/pseudo_labels.py [--demo runs/demo] [--split train] [--prior-powers 0.25 0.5]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def main() -> None:
     from zeroseg3d.datasets import build_dataset
     from zeroseg3d.engine.demo import FULL, world_config
     from zeroseg3d.engine.builder import class_split, teacher_and_cache
-    from zeroseg3d.teacher.cache import point_labels
+    from zeroseg3d.teacher.cache import class_prior, point_labels
     from zeroseg3d.teacher.objects import consolidate_objects
     from zeroseg3d.teacher.temporal import consolidate
     from zeroseg3d.utils.atomic import atomic_write_text
@@ -38,6 +40,8 @@ def main() -> None:
     parser.add_argument("--demo", default="runs/demo")
     parser.add_argument("--split", default="train")
     parser.add_argument("--radius", type=float, default=0.5, help="object radius (m)")
+    parser.add_argument("--prior-powers", type=float, nargs="*", default=[0.25, 0.5],
+                        help="also the rule `among` with each unseen class divided by its prior to these powers")
     args = parser.parse_args()
     started = time.time()
     config = world_config(Path(args.demo), FULL, 0)
@@ -47,9 +51,13 @@ def main() -> None:
     _, per_frame = teacher_and_cache(config, dataset.vocabulary)
     temporal = consolidate(dataset, per_frame, config.teacher.temporal, progress=False)
     threshold, min_mass = config.loss.pseudo_threshold, config.loss.pseudo_min_mass
+    seen = class_split(config, dataset.vocabulary).seen
     rows = []
     for source_name, cache in (("frame", per_frame), ("temporal", temporal)):
-        for rule in ("all", "among"):
+        prior = class_prior(dataset, cache, unseen, seen, min_mass)
+        rules = [("all", None, 0.0), ("among", None, 0.0)] + [
+            (f"among, prior^{power:g}", np.maximum(prior, 1e-6) ** -power, power) for power in args.prior_powers]
+        for rule, weights, power in rules:
             for radius in (0.0, args.radius):
                 matrix = np.zeros((len(names), len(names)), np.int64)
                 total = 0
@@ -57,7 +65,7 @@ def main() -> None:
                 for i, frame_id in enumerate(dataset.frame_ids):
                     frame = dataset[i]
                     label, conf = point_labels(cache.load(frame_id, frame.num_points),
-                                               unseen if rule == "among" else None, min_mass)
+                                               None if rule == "all" else unseen, min_mass, weights)
                     hidden = np.isin(frame.labels, unseen)
                     if radius > 0:
                         label, conf = consolidate_objects(frame.xyz, hidden, label, conf, len(names), radius)
@@ -67,7 +75,8 @@ def main() -> None:
                     np.add.at(matrix, (frame.labels[used], label[used]), 1)
                 labelled = matrix[:, unseen].sum(0)
                 rows.append({
-                    "labels": source_name, "rule": rule, "object_radius": radius,
+                    "labels": source_name, "rule": rule, "object_radius": radius, "prior_power": power,
+                    "prior": {names[u]: float(v) for u, v in zip(unseen, prior)},
                     "coverage": float(matrix.sum() / max(total, 1)),
                     "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
                     "precision": {names[u]: (float(matrix[u, u] / n) if n else None) for u, n in zip(unseen, labelled)},
@@ -77,7 +86,7 @@ def main() -> None:
                     "fate": {names[u]: {"points": int(truth[u]), "right": int(matrix[u, u]),
                                         "as": {names[k]: int(matrix[u, k]) for k in unseen if k != u and matrix[u, k]},
                                         "unlabelled": int(truth[u] - matrix[u].sum())} for u in unseen}})
-                print(f"{source_name:8s} {rule:5s} objects {radius}: coverage {rows[-1]['coverage']:.3f}, "
+                print(f"{source_name:8s} {rule:16s} objects {radius}: coverage {rows[-1]['coverage']:.3f}, "
                       f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     atomic_write_text(RESULTS / "pseudo_labels.json", json.dumps(rows, indent=2))
     unseen_names = [names[u] for u in unseen]
@@ -91,7 +100,7 @@ def main() -> None:
                  else "- (0)" for n in unseen_names]
         lines.append(f"| {row['labels']} | {row['rule']} | {row['object_radius'] or '-'} | {100 * row['coverage']:.1f}% | "
                      f"{100 * row['accuracy']:.1f}% | " + " | ".join(cells) + " |")
-    last = rows[-1]
+    last = next(r for r in rows if r["labels"] == "temporal" and r["rule"] == "among" and r["object_radius"])
     lines += ["", f"What each unseen class's points are taught ({last['labels']} labels, rule {last['rule']}, "
               f"objects {last['object_radius'] or '-'}):", "",
               "| class | points | labelled right | labelled as another class | unlabelled |", "|---|---|---|---|---|"]

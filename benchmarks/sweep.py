@@ -44,6 +44,7 @@ ROWS = {
     "no_self": ["train.epochs_guided=8", "train.epochs_self=0"],
     "logit_scale30": ["model.logit_scale_init=30"],
     "batch2": ["train.batch_size=2"],
+    "prior025": ["loss.pseudo_prior_power=0.25"],
 }
 # rough cost of a row in base runs, so that the longest start first
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}

@@ -249,3 +249,44 @@ def test_text_embeddings_are_cached_by_their_key(tiny_config, monkeypatch):
     assert calls == [1]                                  # recomputed
     Teacher(tiny_config, Vocabulary.from_names(["road", "car"]))
     assert len(list((Path(tiny_config.cache_dir) / "text").glob("*.safetensors"))) == 2
+
+
+def _cached(probs, view, num_points):
+    from zeroseg3d.teacher.cache import point_tensors
+
+    return point_tensors(num_points, np.asarray(view), np.asarray(probs, np.float32))
+
+
+def test_class_weights_give_a_rare_class_its_points_back():
+    from zeroseg3d.teacher.cache import point_labels
+
+    # classes 0 (seen), 1 (truck), 2 (sign); a point the teacher calls 60% truck, 30% sign
+    outputs = _cached([[0.1, 0.6, 0.3]], [0], 1)
+    label, conf = point_labels(outputs, np.array([1, 2]))
+    assert label.tolist() == [1] and conf[0] == pytest.approx(2 / 3, abs=1e-3)
+    label, conf = point_labels(outputs, np.array([1, 2]), weights=np.array([1.0, 3.0]))
+    assert label.tolist() == [2] and conf[0] == pytest.approx(0.9 / 1.5, abs=1e-3)
+
+
+def test_class_prior_is_the_mean_renormalised_probability_on_unlabelled_points():
+    from zeroseg3d.teacher.cache import class_prior
+
+    class Frames:   # two frames of 3 points; point 0 of each is labelled with the seen class 0
+        frame_ids = ["a", "b"]
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return Frame(self.frame_ids[index], np.zeros((3, 4), np.float32), labels=np.array([0, -1, 1]))
+
+    class Cache:
+        outputs = {"a": _cached([[0.9, 0.1, 0.0], [0.0, 0.5, 0.5], [0.2, 0.8, 0.0]], [0, 1, 2], 3),
+                   "b": _cached([[0.0, 0.2, 0.2]], [1], 3)}     # point 2 unseen by the camera
+
+        def load(self, frame_id, num_points=None):
+            return self.outputs[frame_id]
+
+    prior = class_prior(Frames(), Cache(), np.array([1, 2]), seen=[0])
+    # the unlabelled points in view: a1 (0.5, 0.5), a2 (1, 0), b1 (0.5, 0.5); a0 is labelled
+    np.testing.assert_allclose(prior, [2 / 3, 1 / 3], atol=1e-3)

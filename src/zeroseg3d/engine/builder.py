@@ -83,8 +83,15 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     # the points the 3D labels leave unlabelled are of unseen classes (or ignored): their
     # pseudo label is the teacher's most probable unseen class
     among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
+    weights = None
+    if among is not None and labels is not None and config.loss.pseudo_prior_power > 0:
+        from zeroseg3d.teacher.cache import class_prior
+
+        prior = class_prior(frames, labels, among, split.seen, config.loss.pseudo_min_mass)
+        weights = np.maximum(prior, 1e-6) ** -config.loss.pseudo_prior_power
     train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
                                 label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
+                                pseudo_weights=weights,
                                 object_radius=config.loss.pseudo_object_radius,
                                 object_ground=config.loss.pseudo_object_ground)
     torch.manual_seed(config.run.seed)

@@ -27,7 +27,8 @@ class SegmentationSet(torch.utils.data.Dataset):
     or evaluation (true labels, no augmentation). The teacher's patch features come from
     ``cache``, its point labels from ``label_cache`` (default: the same; the consolidated
     labels of teacher/temporal.py otherwise), as the most probable of the classes
-    ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels), voted over
+    ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels; their
+    probabilities times ``pseudo_weights``, one per class of ``pseudo_among``), voted over
     each object of unlabelled points when ``object_radius`` > 0 (teacher.objects); in a frame
     without 3D labels, objects are what stands more than ``object_ground`` metres above the
     ground (0: none)."""
@@ -35,11 +36,12 @@ class SegmentationSet(torch.utils.data.Dataset):
     def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
                  cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
                  label_cache: TeacherCache | None = None, pseudo_among: np.ndarray | None = None,
-                 pseudo_min_mass: float = 0.0, object_radius: float = 0.0, object_ground: float = 0.0):
+                 pseudo_min_mass: float = 0.0, object_radius: float = 0.0, object_ground: float = 0.0,
+                 pseudo_weights: np.ndarray | None = None):
         self.frames, self.builder, self.split = frames, builder, split
         self.cache, self.training, self.seed = cache, training, seed
         self.label_cache = label_cache if label_cache is not None else cache
-        self.pseudo_among, self.pseudo_min_mass = pseudo_among, pseudo_min_mass
+        self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights = pseudo_among, pseudo_min_mass, pseudo_weights
         self.object_radius, self.object_ground = object_radius, object_ground
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
@@ -88,7 +90,7 @@ class SegmentationSet(torch.utils.data.Dataset):
         if labels is None:
             raise DataError(self.label_cache.path(frame.frame_id),
                             f"frame {frame.frame_id} is missing from the consolidated teacher labels")
-        label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass)
+        label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights)
         unlabelled = sample.labels < 0
         if self.object_radius > 0 and (self.object_ground > 0 or not unlabelled.all()):
             label, conf = consolidate_objects(frame.xyz, unlabelled, label, conf, self.frames.vocabulary.num_classes,

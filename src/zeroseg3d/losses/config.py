@@ -23,6 +23,11 @@ class LossConfig:
     # them without (traffic signs, docs/results.md)
     pseudo_among: str = "unseen"
     pseudo_min_mass: float = 0.1
+    # pseudo_among=unseen: each unseen class's probability is first divided by its mean over the
+    # unlabelled points of the training frames to this power (teacher.cache.class_prior): the
+    # teacher's favourite unseen class (truck) otherwise takes the points of the rare ones
+    # (traffic signs); 0: off; 0.5 and above flood the rare classes (docs/results.md)
+    pseudo_prior_power: float = 0.0
     # > 0: each connected group of unlabelled points (an object: points closer than this, in
     # metres) takes its teacher majority, in view or not (teacher/objects.py); 0: per point.
     # On the world, 0.5 labels 72% of the unseen points at 99.5% accuracy (docs/results.md)
@@ -57,6 +62,8 @@ class LossConfig:
             raise ConfigError(f"loss.pseudo_among must be 'unseen' or 'all', not {self.pseudo_among!r}")
         if self.pseudo_object_radius < 0:
             raise ConfigError(f"loss.pseudo_object_radius must be >= 0, not {self.pseudo_object_radius}")
+        if not 0.0 <= self.pseudo_prior_power <= 1.0:
+            raise ConfigError(f"loss.pseudo_prior_power must be in [0, 1], not {self.pseudo_prior_power}")
         if self.pseudo_object_ground < 0:
             raise ConfigError(f"loss.pseudo_object_ground must be >= 0, not {self.pseudo_object_ground}")
         if not 0.0 <= self.pseudo_min_mass <= 1.0:

@@ -78,11 +78,12 @@ def point_tensors(num_points: int, view: np.ndarray, probs: np.ndarray) -> dict[
 
 
 def point_labels(outputs: dict[str, torch.Tensor], among: np.ndarray | None = None,
-                 min_mass: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 min_mass: float = 0.0, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N,) labels (-1: none) and confidences of a cached frame's points. With ``among`` (class
     indices), the most probable of those classes, its probability renormalised over them,
     for points whose probability mass on them is at least ``min_mass``: where the 3D labels
-    say a point is none of the other classes, the teacher only has to tell these apart."""
+    say a point is none of the other classes, the teacher only has to tell these apart.
+    ``weights`` (one per class of ``among``) multiply the probabilities first (``class_prior``)."""
     label = outputs["point_label"].numpy().astype(np.int64)
     conf = outputs["point_conf"].float().numpy()
     if among is None:
@@ -90,10 +91,36 @@ def point_labels(outputs: dict[str, torch.Tensor], among: np.ndarray | None = No
     among = np.asarray(among, np.int64)
     view = outputs["view_index"].numpy().astype(np.int64)
     probs = outputs["view_probs"].float().numpy()[:, among]
-    mass = probs.sum(1)
+    keep = probs.sum(1) >= max(min_mass, 1e-6)
+    if weights is not None:
+        probs = probs * weights
     best = probs.argmax(1)
-    keep = mass >= max(min_mass, 1e-6)
     label, conf = np.full_like(label, -1), np.zeros_like(conf)
     label[view[keep]] = among[best[keep]]
-    conf[view[keep]] = probs[keep, best[keep]] / mass[keep]
+    conf[view[keep]] = probs[keep, best[keep]] / probs[keep].sum(1)
     return label, conf
+
+
+def class_prior(frames, cache: TeacherCache, among: np.ndarray, seen, min_mass: float = 0.0,
+                max_frames: int = 200) -> np.ndarray:
+    """(len(among),) the teacher's mean probability of each class of ``among`` (renormalised
+    over them) on the points the 3D labels leave unlabelled (none of the ``seen`` classes) that
+    a camera sees, over up to ``max_frames`` frames spread evenly over ``frames``. The teacher
+    favours some classes everywhere (on the world a truck's 0.65 against a traffic sign's
+    0.02); dividing by a power of this prior gives the rare ones back their labels."""
+    among = np.asarray(among, np.int64)
+    total, count = np.zeros(len(among)), 0
+    for index in np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int)):
+        frame = frames[int(index)]
+        outputs = cache.load(frames.frame_ids[int(index)], frame.num_points)
+        if outputs is None:
+            continue
+        view = outputs["view_index"].numpy().astype(np.int64)
+        probs = outputs["view_probs"].float().numpy()[:, among]
+        mass = probs.sum(1)
+        unlabelled = (~np.isin(frame.labels, list(seen)) if frame.labels is not None
+                      else np.ones(frame.num_points, bool))[view]
+        rows = unlabelled & (mass >= max(min_mass, 1e-6))
+        total += (probs[rows] / mass[rows, None]).sum(0)
+        count += int(rows.sum())
+    return total / count if count else np.full(len(among), 1.0 / len(among))
