@@ -59,13 +59,15 @@ def main() -> None:
     folders = [Path(config.data.root) / "sequences" / s for s in streets]
     scans = sorted(p for folder in folders for p in (folder / "velodyne").glob("*.bin"))
 
-    per_scan = []
+    per_scan, points = [], []
     for folder in folders:
         dataset = open_path(folder)
         for index in range(len(dataset)):
             start = time.perf_counter()
-            segmenter.predict(dataset[index])
+            frame = dataset[index]
+            segmenter.predict(frame)
             per_scan.append(time.perf_counter() - start)
+            points.append(frame.num_points)
     in_process = float(np.median(per_scan[1:]))   # the first one warms up
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,7 +83,7 @@ def main() -> None:
     result = {
         "checkpoint": str(checkpoint.relative_to(REPO)) if checkpoint.is_relative_to(REPO) else checkpoint.name,
         "voxel_size": config.data.voxel_size, "backbone": config.model.backbone, "threads": torch.get_num_threads(),
-        "scans": len(scans), "points_per_scan": int(np.mean([open_path(s)[0].num_points for s in scans[:3]])),
+        "scans": len(scans), "points_per_scan": int(np.mean(points)),
         "in_process_predict_s_per_scan": in_process,
         "command_predict_one_scan_s": one, "command_predict_many_s": many,
         "command_predict_amortised_s_per_scan": amortised,

@@ -31,7 +31,7 @@ def main() -> None:
     from zeroseg3d.datasets import build_dataset
     from zeroseg3d.engine.demo import FULL, world_config
     from zeroseg3d.engine.builder import class_split, teacher_and_cache
-    from zeroseg3d.teacher.cache import class_prior, point_labels
+    from zeroseg3d.teacher.cache import class_prior, point_labels, prior_weights
     from zeroseg3d.teacher.objects import consolidate_objects
     from zeroseg3d.teacher.temporal import consolidate
     from zeroseg3d.utils.atomic import atomic_write_text
@@ -47,16 +47,16 @@ def main() -> None:
     config = world_config(Path(args.demo), FULL, 0)
     dataset = build_dataset(config.data, args.split)
     names = dataset.vocabulary.names
-    unseen = np.array(class_split(config, dataset.vocabulary).unseen)
+    split = class_split(config, dataset.vocabulary)
+    unseen, seen = np.array(split.unseen), split.seen
     _, per_frame = teacher_and_cache(config, dataset.vocabulary)
     temporal = consolidate(dataset, per_frame, config.teacher.temporal, progress=False)
     threshold, min_mass = config.loss.pseudo_threshold, config.loss.pseudo_min_mass
-    seen = class_split(config, dataset.vocabulary).seen
     rows = []
     for source_name, cache in (("frame", per_frame), ("temporal", temporal)):
         prior = class_prior(dataset, cache, unseen, seen, min_mass)
         rules = [("all", None, 0.0), ("among", None, 0.0)] + [
-            (f"among, prior^{power:g}", np.maximum(prior, 1e-6) ** -power, power) for power in args.prior_powers]
+            (f"among, prior^{power:g}", prior_weights(prior, power), power) for power in args.prior_powers]
         for rule, weights, power in rules:
             for radius in (0.0, args.radius):
                 matrix = np.zeros((len(names), len(names)), np.int64)

@@ -290,3 +290,15 @@ def test_class_prior_is_the_mean_renormalised_probability_on_unlabelled_points()
     prior = class_prior(Frames(), Cache(), np.array([1, 2]), seen=[0])
     # the unlabelled points in view: a1 (0.5, 0.5), a2 (1, 0), b1 (0.5, 0.5); a0 is labelled
     np.testing.assert_allclose(prior, [2 / 3, 1 / 3], atol=1e-3)
+
+    class Missing(Cache):
+        def load(self, frame_id, num_points=None):
+            return None if frame_id == "b" else self.outputs[frame_id]
+
+        def path(self, frame_id):
+            return f"cache/frames/{frame_id}.safetensors"
+
+    from zeroseg3d.errors import DataError
+
+    with pytest.raises(DataError, match="b.safetensors: frame b is missing"):
+        class_prior(Frames(), Missing(), np.array([1, 2]), seen=[0])

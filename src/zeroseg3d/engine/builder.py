@@ -85,10 +85,10 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None
     weights = None
     if among is not None and labels is not None and config.loss.pseudo_prior_power > 0:
-        from zeroseg3d.teacher.cache import class_prior
+        from zeroseg3d.teacher.cache import class_prior, prior_weights
 
         prior = class_prior(frames, labels, among, split.seen, config.loss.pseudo_min_mass)
-        weights = np.maximum(prior, 1e-6) ** -config.loss.pseudo_prior_power
+        weights = prior_weights(prior, config.loss.pseudo_prior_power)
     train_set = SegmentationSet(frames, builder, split, cache, training=True, seed=config.run.seed,
                                 label_cache=labels, pseudo_among=among, pseudo_min_mass=config.loss.pseudo_min_mass,
                                 pseudo_weights=weights,

@@ -92,9 +92,11 @@ class SegmentationSet(torch.utils.data.Dataset):
                             f"frame {frame.frame_id} is missing from the consolidated teacher labels")
         label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights)
         unlabelled = sample.labels < 0
-        if self.object_radius > 0 and (self.object_ground > 0 or not unlabelled.all()):
+        # without any 3D label only the ground separates objects (none when object_ground is 0)
+        ground = self.object_ground if unlabelled.all() else 0.0
+        if self.object_radius > 0 and (ground > 0 or not unlabelled.all()):
             label, conf = consolidate_objects(frame.xyz, unlabelled, label, conf, self.frames.vocabulary.num_classes,
-                                              self.object_radius, ground_height=self.object_ground if unlabelled.all() else 0.0)
+                                              self.object_radius, ground_height=ground)
         sample.point_extras["teacher_label"] = label
         sample.point_extras["teacher_conf"] = conf.astype(np.float32)
         pairing = sample.pairing

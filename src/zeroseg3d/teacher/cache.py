@@ -105,7 +105,8 @@ def class_prior(frames, cache: TeacherCache, among: np.ndarray, seen, min_mass: 
                 max_frames: int = 200) -> np.ndarray:
     """(len(among),) the teacher's mean probability of each class of ``among`` (renormalised
     over them) on the points the 3D labels leave unlabelled (none of the ``seen`` classes) that
-    a camera sees, over up to ``max_frames`` frames spread evenly over ``frames``. The teacher
+    a camera sees, over up to ``max_frames`` frames spread evenly over ``frames`` (each must be
+    in ``cache``: DataError otherwise). The teacher
     favours some classes everywhere (on the world a truck's 0.65 against a traffic sign's
     0.02); dividing by a power of this prior gives the rare ones back their labels."""
     among = np.asarray(among, np.int64)
@@ -114,7 +115,10 @@ def class_prior(frames, cache: TeacherCache, among: np.ndarray, seen, min_mass: 
         frame = frames[int(index)]
         outputs = cache.load(frames.frame_ids[int(index)], frame.num_points)
         if outputs is None:
-            continue
+            from zeroseg3d.errors import DataError
+
+            raise DataError(cache.path(frame.frame_id), f"frame {frame.frame_id} is missing from the teacher "
+                            "labels (or stale); run `zeroseg3d teacher` with the same config first")
         view = outputs["view_index"].numpy().astype(np.int64)
         probs = outputs["view_probs"].float().numpy()[:, among]
         mass = probs.sum(1)
@@ -124,3 +128,8 @@ def class_prior(frames, cache: TeacherCache, among: np.ndarray, seen, min_mass: 
         total += (probs[rows] / mass[rows, None]).sum(0)
         count += int(rows.sum())
     return total / count if count else np.full(len(among), 1.0 / len(among))
+
+
+def prior_weights(prior: np.ndarray, power: float) -> np.ndarray:
+    """Class weights for ``point_labels``: the prior (``class_prior``) to the power -``power``."""
+    return np.maximum(prior, 1e-6) ** -power

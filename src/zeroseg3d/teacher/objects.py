@@ -61,7 +61,7 @@ def ground_mask(xyz: np.ndarray, height: float, cell: float = 1.0, window: int =
     ij = np.floor(xyz[:, :2] / cell).astype(np.int64)
     ij -= ij.min(0)
     shape = ij.max(0) + 1
-    if shape[0] * shape[1] > 16_000_000:      # stray far points: coarser cells, same window in metres
+    if shape[0] * shape[1] > 16_000_000:      # stray far points: 4x coarser cells, a window of >= 3 of them
         return ground_mask(xyz, height, cell * 4, max(3, window // 4 * 2 + 1))
     lowest = np.full(shape, np.inf)
     np.minimum.at(lowest, (ij[:, 0], ij[:, 1]), xyz[:, 2])
