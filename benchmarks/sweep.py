@@ -4,11 +4,12 @@ Each row is a list of config overrides on top of the demo's configuration (``bas
 demo itself); every row is trained with every seed, several runs at once (a GPU machine with
 many cores runs a dozen in the time the 2-core CPU runs one), and evaluated on the demo's 60
 validation frames. The table keeps the mean over seeds, their spread, and each row's change
-from ``base`` with a paired bootstrap interval over streets (the same resampled streets for
-both). With ``--prepare``, a missing world or teacher cache is made first (the teacher's
+from ``base`` (or the row ``--against`` names) with a paired bootstrap interval over streets
+(the same resampled streets for both), scored with the row's own seen/unseen split. With ``--prepare``, a missing world or teacher cache is made first (the teacher's
 weights must be there: runs/demo/teacher). Writes benchmarks/results/sweep[-SUFFIX].{json,md}.
 
     python benchmarks/sweep.py [--demo runs/demo] [--rows base steps2x] [--seeds 0 1] [--parallel 4]
+    python benchmarks/sweep.py --rows annotation_free annotation_free_flips --against annotation_free
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ablation import ROWS as ABLATION_ROWS  # noqa: E402
 from ablation import paired_change, row_entry  # noqa: E402
 from common import RESULTS, device_description, train_students  # noqa: E402
 
 SCHEDULE_2X = ["train.epochs_guided=12", "train.epochs_self=4"]
 SCHEDULE_4X = ["train.epochs_guided=24", "train.epochs_self=8"]
+# mirror images of the street (front <-> back, left <-> right): no rotation, scale or jitter
+FLIPS = ["data.augment.enabled=true", "data.augment.rotate_z_deg=0", "data.augment.scale_min=1",
+         "data.augment.scale_max=1", "data.augment.jitter_sigma=0"]
 ROWS = {
     "base": [],
     "no_input_norm": ["model.input_norm=false"],
@@ -45,6 +50,9 @@ ROWS = {
     "logit_scale30": ["model.logit_scale_init=30"],
     "batch2": ["train.batch_size=2"],
     "prior025": ["loss.pseudo_prior_power=0.25"],
+    "flips": FLIPS,
+    "annotation_free": ABLATION_ROWS["annotation_free"],
+    "annotation_free_flips": ABLATION_ROWS["annotation_free"] + FLIPS,
 }
 # rough cost of a row in base runs, so that the longest start first
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}
@@ -63,12 +71,11 @@ def prepare(demo: Path, workers: int) -> None:
     print("prepared:", stages, flush=True)
 
 
-def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list[dict]:
+def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path, against: str = "base") -> list[dict]:
     from zeroseg3d.engine.builder import class_split
     from zeroseg3d.engine.demo import FULL, world_config
 
-    split = class_split(world_config(demo, FULL, 0))
-    base = sorted(rows.get("base") or [], key=lambda r: r["seed"])
+    base = sorted(rows.get(against) or [], key=lambda r: r["seed"])
     table = []
     for name in ROWS:
         runs = sorted(rows.get(name) or [], key=lambda r: r["seed"])
@@ -78,13 +85,15 @@ def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path) -> list
                  "seconds": (None if None in [r["seconds"] for r in runs]
                              else float(np.mean([r["seconds"] for r in runs]))),
                  "steps": runs[0]["steps"]}
-        if name != "base" and len(base) == len(runs):
-            entry["change"] = {"from": "base", **paired_change(runs, base, split)}
+        if name != against and len(base) == len(runs):
+            # the row's own seen/unseen split (annotation-free rows: every class unseen)
+            split = class_split(world_config(demo, FULL, 0, ROWS[name]))
+            entry["change"] = {"from": against, **paired_change(runs, base, split)}
         table.append(entry)
     return table
 
 
-def write(table: list[dict], path: Path, started: float, seeds: list[int]) -> None:
+def write(table: list[dict], path: Path, started: float, seeds: list[int], against: str = "base") -> None:
     from zeroseg3d.metrics import json_safe
     from zeroseg3d.utils.atomic import atomic_write_text
 
@@ -93,7 +102,7 @@ def write(table: list[dict], path: Path, started: float, seeds: list[int]) -> No
               "seconds": round(time.time() - started, 1), "rows": json_safe(table)}
     atomic_write_text(path.with_suffix(".json"), json.dumps(result, indent=2))
     lines = [f"# Student settings on the demo's world ({len(seeds)} seeds, {result['device'].get('gpu', 'CPU')})", "",
-             "Mean over seeds ± spread, 60 validation frames of 20 streets, full scan; change from `base` with its "
+             f"Mean over seeds ± spread, 60 validation frames of 20 streets, full scan; change from `{against}` with its "
              "paired bootstrap interval over streets.", "",
              "| row | steps | s/run | mIoU | seen | unseen | hIoU | view mIoU | change: mIoU | seen | unseen | hIoU |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -123,8 +132,10 @@ def main() -> None:
     parser.add_argument("--prepare", type=int, default=0, metavar="WORKERS",
                         help="make a missing world and teacher cache first, with this many processes")
     parser.add_argument("--out", default=str(RESULTS / "sweep"), help="result files, without suffix")
+    parser.add_argument("--against", default="base", choices=list(ROWS),
+                        help="the row every other row's change is measured from")
     parser.add_argument("--base-from", metavar="FOLDER",
-                        help="take base from runs already trained with the demo's configuration, "
+                        help="take the --against row from runs already trained with its configuration, "
                              "DEMO/FOLDER_seedS (e.g. ablation/objects_among), instead of training it")
     args = parser.parse_args()
     demo = Path(args.demo).resolve()
@@ -137,9 +148,9 @@ def main() -> None:
     if args.base_from:
         from zeroseg3d.engine.evaluate import load_metrics
 
-        rows["base"] = [{**load_metrics(demo / f"{args.base_from}_seed{seed}"), "seed": seed, "seconds": None,
-                         "steps": None, "from": args.base_from} for seed in args.seeds]
-        jobs = [job for job in jobs if job[0] != "base"]
+        rows[args.against] = [{**load_metrics(demo / f"{args.base_from}_seed{seed}"), "seed": seed,
+                               "seconds": None, "steps": None, "from": args.base_from} for seed in args.seeds]
+        jobs = [job for job in jobs if job[0] != args.against]
     for name, seed, metrics in train_students(demo, jobs, "sweep", args.parallel, args.threads, args.workers):
         if metrics is None:
             continue
@@ -147,7 +158,7 @@ def main() -> None:
         print(f"{name} seed {seed}: mIoU {metrics['miou']:.1f}, seen {metrics['miou_seen']:.1f}, unseen "
               f"{metrics['miou_unseen']:.1f}, hIoU {metrics['hiou']:.1f} ({metrics['seconds']:.0f} s; "
               f"{time.time() - started:.0f} s in)", flush=True)
-        write(summarise(rows, args.seeds, demo), Path(args.out), started, args.seeds)
+        write(summarise(rows, args.seeds, demo, args.against), Path(args.out), started, args.seeds, args.against)
 
 if __name__ == "__main__":
     main()
