@@ -109,6 +109,24 @@ def test_augmentation_keeps_the_pairing(rng):
     np.testing.assert_allclose(uv, augmented.pairing.uv, atol=1e-2)
 
 
+
+def test_mirror_only_augmentation_gives_the_four_mirror_images(rng):
+    """The world's setting: no rotation, scale or jitter; each sample is the street itself or
+    its mirror image front <-> back and/or left <-> right, about equally often."""
+    from zeroseg3d.geometry.augment import augment_points
+
+    config = AugmentConfig(rotate_z_deg=0.0, scale_min=1.0, scale_max=1.0, jitter_sigma=0.0)
+    points = _frame(rng, 50).points
+    seen = []
+    for seed in range(400):
+        out, transform = augment_points(points, config, np.random.default_rng(seed))
+        signs = np.diag(transform)[:3]
+        assert np.allclose(np.abs(transform[:3, :3]), np.eye(3)) and signs[2] == 1.0
+        np.testing.assert_array_equal(out[:, :3], points[:, :3] * signs)   # exact: no rounding drift
+        np.testing.assert_array_equal(out[:, 3], points[:, 3])             # intensity untouched
+        seen.append(tuple(signs[:2]))
+    counts = {image: seen.count(image) for image in [(1, 1), (-1, 1), (1, -1), (-1, -1)]}
+    assert all(70 <= n <= 130 for n in counts.values()), counts
 def test_collate_offsets_points_voxels_and_pairs(rng):
     builder = SampleBuilder(0.2)
     samples = [builder(_frame(rng, 500)), builder(_frame(rng, 700))]
