@@ -38,7 +38,7 @@ def measure(path: str) -> dict:
     dataset = setup.train_set
     own_labels = relabel(model, state["text_embeddings"], dataset, "cpu", config, progress=False)
     unseen = np.zeros(dataset.frames.vocabulary.num_classes, bool)
-    unseen[dataset.split.unseen] = True
+    unseen[list(dataset.split.unseen)] = True
     n = {"unseen_points": 0, "pseudo": 0, "pseudo_right": 0, "own": 0, "own_right": 0, "own_on_unseen": 0}
     for index in range(len(dataset)):
         sample = dataset[index]
