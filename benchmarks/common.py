@@ -42,13 +42,26 @@ def timed(fn, repeat: int = 3, warmup: int = 1) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def write_result(name: str, result: dict) -> Path:
+def write_result(name: str, result: dict, path: Path | None = None) -> Path:
+    """``result`` with the benchmark's name, the device and the date, to ``path``
+    (default benchmarks/results/NAME.json)."""
     from zeroseg3d.utils.atomic import atomic_write_text
 
     result = {"benchmark": name, "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"), **result}
-    path = RESULTS / f"{name}.json"
+    path = path or RESULTS / f"{name}.json"
     atomic_write_text(path, json.dumps(result, indent=2))
     return path
+
+
+def named_checkpoints(items: list[str]) -> dict[str, list[str]]:
+    """NAME=PATH arguments -> {name: [paths]} (a name given once per training seed)."""
+    named: dict[str, list[str]] = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        if not name or not path:
+            raise SystemExit(f"{item}: expected NAME=PATH")
+        named.setdefault(name, []).append(path)
+    return named
 
 
 def target_line(label: str, value: float, target: float, unit: str, lower_is_better: bool = True) -> str:

@@ -11,7 +11,6 @@ the mean over its checkpoints. Writes benchmarks/results/self_labels.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, device_description  # noqa: E402
+from common import RESULTS, named_checkpoints, write_result  # noqa: E402
 
 
 def measure(path: str) -> dict:
@@ -71,12 +70,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "self_labels"), help="result files, without suffix")
     args = parser.parse_args()
     started = time.time()
-    named: dict[str, list[str]] = {}
-    for item in args.checkpoints:
-        name, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"{item}: expected NAME=PATH")
-        named.setdefault(name, []).append(path)
+    named = named_checkpoints(args.checkpoints)
     rows = []
     for name, paths in named.items():
         runs = [measure(p) for p in paths]
@@ -84,9 +78,8 @@ def main() -> None:
         print({k: round(v, 1) if isinstance(v, float) else v for k, v in rows[-1].items() if k != "checkpoints"},
               flush=True)
     out = Path(args.out)
-    result = {"benchmark": out.stem, "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              "seconds": round(time.time() - started, 1), "rows": json_safe(rows)}
-    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2))
+    write_result(out.stem, {"seconds": round(time.time() - started, 1), "rows": json_safe(rows)},
+                 out.with_suffix(".json"))
     lines = ["# The student's own labels against the teacher's (training frames, points of unseen classes)", "",
              "Coverage: share of the unseen classes' points labelled; accuracy: share of the labels right. Own labels "
              "count only where neither a 3D nor a pseudo label is. Mean over each row's checkpoints.", "",

@@ -12,7 +12,6 @@ is reported as the mean over its checkpoints. Writes benchmarks/results/teacher_
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, device_description  # noqa: E402
+from common import RESULTS, named_checkpoints, write_result  # noqa: E402
 
 KEYS = ("teacher_wrong", "copies", "corrects", "other_error", "keeps_right")
 
@@ -54,6 +53,7 @@ def measure(path: str, demo: Path) -> dict:
     from zeroseg3d.engine.checkpoint import load_checkpoint
     from zeroseg3d.engine.demo import FULL, world_config
     from zeroseg3d.engine.evaluate import predict_logits
+    from zeroseg3d.errors import DataError
 
     state = load_checkpoint(path)
     config = load_config_text(state["config"], f"{path} (stored config)")
@@ -67,7 +67,10 @@ def measure(path: str, demo: Path) -> dict:
         for index in range(len(dataset)):
             sample = dataset[index]
             frame = dataset.frames[index]
-            teacher = cache.load(frame.frame_id, frame.num_points)["point_label"].numpy().astype(np.int64)
+            outputs = cache.load(frame.frame_id, frame.num_points)
+            if outputs is None:
+                raise DataError(cache.path(frame.frame_id), f"frame {frame.frame_id} is missing from the teacher cache")
+            teacher = outputs["point_label"].numpy().astype(np.int64)
             predicted = predict_logits(model, state["text_embeddings"], sample).argmax(1).numpy()
             keep = (teacher >= 0) & (sample.labels >= 0)
             total["all"].append(counts(predicted[keep], teacher[keep], sample.labels[keep]))
@@ -86,12 +89,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "teacher_errors"), help="result files, without suffix")
     args = parser.parse_args()
     started = time.time()
-    named: dict[str, list[str]] = {}
-    for item in args.checkpoints:
-        name, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"{item}: expected NAME=PATH")
-        named.setdefault(name, []).append(path)
+    named = named_checkpoints(args.checkpoints)
     rows = []
     for name, paths in named.items():
         runs = [measure(p, Path(args.demo)) for p in paths]
@@ -101,9 +99,8 @@ def main() -> None:
         rows.append(row)
         print(name, {v: {k: round(x, 1) for k, x in row[v].items()} for v in ("all", "unseen")}, flush=True)
     out = Path(args.out)
-    result = {"benchmark": out.stem, "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              "seconds": round(time.time() - started, 1), "rows": json_safe(rows)}
-    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2))
+    write_result(out.stem, {"seconds": round(time.time() - started, 1), "rows": json_safe(rows)},
+                 out.with_suffix(".json"))
     lines = ["# Does the student copy its teacher's mistakes? (validation frames, points the teacher labels)", "",
              "Percent: teacher wrong of the points; copies / corrects / other error of the teacher's wrong points; "
              "keeps right of its right points. Mean over each row's checkpoints.", "",
