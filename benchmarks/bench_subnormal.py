@@ -1,6 +1,6 @@
 """Subnormal floats in training: the demo's student trained ``--warmup`` steps, then timed over
 ``--steps`` more with the CPU flushing subnormal floats to zero (what `Trainer` sets) and
-without, each from the same start, with the share of subnormal values among the parameters and
+without, over the whole run, each from the same seed, with the share of subnormal values among the parameters and
 their gradients at the end. Uses the world, teacher cache and config of a finished `make demo`.
 Writes benchmarks/results/subnormal.json.
 
@@ -37,8 +37,8 @@ def run(demo: Path, flush: bool, warmup: int, steps: int, threads: int, override
     config = world_config(demo, FULL, 0, [f"train.threads={threads}", "run.eval_split=null", *overrides])
     with tempfile.TemporaryDirectory() as folder:
         trainer = Trainer(config, folder, progress=False)
+        torch.set_flush_denormal(flush)   # after Trainer, which sets it, and for the warm-up too
         trainer.train(stop_after_batches=warmup)
-        torch.set_flush_denormal(flush)
         started = time.perf_counter()
         trainer.train(stop_after_batches=steps)
         seconds = time.perf_counter() - started

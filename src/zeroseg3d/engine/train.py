@@ -88,8 +88,8 @@ class Trainer:
         self.progress = progress
         if config.train.threads > 0:
             torch.set_num_threads(config.train.threads)
-        # Gradients and activations drift into subnormal floats, which the CPU multiplies many
-        # times slower: flushing them to zero made the demo's steps 27% faster (docs/results.md)
+        # Subnormal floats are many times slower on the CPU and too small to change a result;
+        # flushing them gave 1.07-1.36x per training step in the demo (docs/results.md)
         torch.set_flush_denormal(True)
         self.setup = build_setup(config, progress=progress)
         s = self.setup
