@@ -5,12 +5,14 @@ Both networks get the same voxelized scans and the same harness: inference is th
 per-point logits and their argmax (the student: backbone, head into CLIP space, cosine against
 19 text embeddings; the reference: backbone and classifier); a training step is that forward,
 cross-entropy on every point, backward and an AdamW step. Each (network, voxel size) runs in its
-own process, so its peak memory is its own; ``--rounds`` rounds alternate the networks' processes
+own process, so its peak memory is its own; ``--rounds`` rounds alternate the (network, precision) processes
 and the medians are over every timed run of every round (``--repeat`` per process, after a
 warm-up). On the CPU one scan per step; on a GPU ``--batch`` scans, under autocast at
-``--precision``, plus the data loader's rate against the training step's.
+``--precision``, plus the data loader's rate against the training step's. On the CPU the peer
+runs in float32 only (spconv's CPU kernels have no bfloat16), so zeroseg3d at ``bf16`` (its own
+CPU products, models/sparse_conv.py) is compared with the peer in float32.
 
-    python benchmarks/bench_peer.py [--voxel 0.05 0.1] [--repeat 3] [--rounds 2]
+    python benchmarks/bench_peer.py [--voxel 0.05 0.1] [--repeat 3] [--rounds 2] [--precision fp32 bf16]
 
 Writes benchmarks/results/peer.json (peer_gpu.json on a GPU).
 """
@@ -175,7 +177,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per process, after a warm-up")
     parser.add_argument("--rounds", type=int, default=2, help="processes per network, alternating")
     parser.add_argument("--batch", type=int, default=None, help="scans per step (default: 1 CPU, 8 GPU)")
-    parser.add_argument("--precision", nargs="+", default=None, help="fp32 | fp16 | bf16 (default: fp32 CPU; fp32 fp16 GPU)")
+    parser.add_argument("--precision", nargs="+", default=None, help="fp32 | fp16 | bf16 (default: fp32 bf16 CPU; fp32 fp16 GPU)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 4, 8], help="loader workers tried on a GPU")
     parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,44 +190,48 @@ def main() -> None:
         return
     gpu = torch.cuda.is_available()
     batch = args.batch or (8 if gpu else 1)
-    precisions = args.precision or (["fp32", "fp16"] if gpu else ["fp32"])
+    precisions = args.precision or (["fp32", "fp16"] if gpu else ["fp32", "bf16"])
+    if not gpu and "fp32" not in precisions:   # the peer's only CPU precision, the ratios' reference
+        precisions = ["fp32", *precisions]
     rows = []
-    for precision in precisions:
-        for voxel in args.voxel:
-            # rounds alternate the networks, so that a slow spell of a shared machine hits both
-            runs: dict[str, list[dict]] = {network: [] for network in NETWORKS}
-            for _ in range(args.rounds):
-                for network in NETWORKS:
-                    out = subprocess.run([sys.executable, __file__, "--measure", network, str(voxel), str(args.repeat),
-                                          str(batch), precision], capture_output=True, text=True)
-                    if out.returncode != 0:
-                        error = (out.stderr.strip().splitlines() or ["failed"])[-1]
-                        runs[network].append({"network": network, "voxel_size": voxel, "precision": precision,
-                                              "error": error})
-                        print(f"{network} {voxel} {precision}: {error}", flush=True)
-                        continue
-                    runs[network].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            for network in NETWORKS:
-                rows.append(merge_rounds(runs[network]))
-                r = rows[-1]
-                if "error" in r:
+    for voxel in args.voxel:
+        # every (network, precision) once per round, so that a slow spell of a shared machine hits all
+        jobs = [(network, precision) for precision in precisions
+                for network in (NETWORKS if gpu or precision == "fp32" else NETWORKS[:1])]
+        runs: dict[tuple, list[dict]] = {job: [] for job in jobs}
+        for _ in range(args.rounds):
+            for network, precision in jobs:
+                out = subprocess.run([sys.executable, __file__, "--measure", network, str(voxel), str(args.repeat),
+                                      str(batch), precision], capture_output=True, text=True)
+                if out.returncode != 0:
+                    error = (out.stderr.strip().splitlines() or ["failed"])[-1]
+                    runs[network, precision].append({"network": network, "voxel_size": voxel, "precision": precision,
+                                                     "error": error})
+                    print(f"{network} {voxel} {precision}: {error}", flush=True)
                     continue
-                print(f"{network:22s} {voxel:.2f} m {precision}: inference {r['inference_s']:.3f} s "
-                      f"({r['scans_per_s_inference']:.1f} scans/s), train step {r['train_step_s']:.3f} s, "
-                      f"peak {r['peak_memory_mb_train']:.0f} MB", flush=True)
+                runs[network, precision].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        for job in jobs:
+            rows.append(merge_rounds(runs[job]))
+            r = rows[-1]
+            if "error" in r:
+                continue
+            print(f"{r['network']:22s} {voxel:.2f} m {r['precision']}: inference {r['inference_s']:.3f} s "
+                  f"({r['scans_per_s_inference']:.1f} scans/s), train step {r['train_step_s']:.3f} s, "
+                  f"peak {r['peak_memory_mb_train']:.0f} MB", flush=True)
     ratios = []
     for precision in precisions:
         for voxel in args.voxel:
             ours = next((r for r in rows if r["network"] == NETWORKS[0] and r["voxel_size"] == voxel
                          and r["precision"] == precision and "error" not in r), None)
+            peer_precision = precision if gpu else "fp32"
             peer = next((r for r in rows if r["network"] == NETWORKS[1] and r["voxel_size"] == voxel
-                         and r["precision"] == precision and "error" not in r), None)
+                         and r["precision"] == peer_precision and "error" not in r), None)
             if ours and peer:
-                ratios.append({"voxel_size": voxel, "precision": precision,
+                ratios.append({"voxel_size": voxel, "precision": precision, "peer_precision": peer_precision,
                                "inference_speedup": peer["inference_s"] / ours["inference_s"],
                                "train_step_speedup": peer["train_step_s"] / ours["train_step_s"],
                                "train_memory_ratio": ours["peak_memory_mb_train"] / peer["peak_memory_mb_train"]})
-                print(f"{voxel:.2f} m {precision}: zeroseg3d is {ratios[-1]['inference_speedup']:.2f}x the peer's "
+                print(f"{voxel:.2f} m {precision} (peer {peer_precision}): zeroseg3d is {ratios[-1]['inference_speedup']:.2f}x the peer's "
                       f"inference speed, {ratios[-1]['train_step_speedup']:.2f}x its training-step speed, "
                       f"{ratios[-1]['train_memory_ratio']:.2f}x its training memory", flush=True)
     result = {"scans": "SemanticKITTI 00 (cycled)", "batch_size": batch, "rows": rows, "ratios": ratios,

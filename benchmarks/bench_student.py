@@ -1,6 +1,7 @@
 """Student step time, inference time and peak memory on a real 120k-point scan; end-to-end
 predict latency. Each setting runs in its own process so that peak memory is its own. On a
-GPU (when torch sees one) in bf16, with the network-only rate in scans/s."""
+GPU (when torch sees one) in bf16, with the network-only rate in scans/s. ``precision`` is the
+student's (utils/device.py): auto (bf16 on a GPU, fp32 on the CPU) or bf16 (on the CPU too)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import sys
 
 from common import KITTI, RESULTS, target_line, write_result
 
-SETTINGS = [("small", 0.05), ("small", 0.1), ("minkunet18", 0.05), ("minkunet18", 0.1)]
+SETTINGS = [("small", 0.05, "auto"), ("small", 0.1, "auto"), ("minkunet18", 0.05, "auto"), ("minkunet18", 0.1, "auto"),
+            ("small", 0.05, "bf16"), ("small", 0.1, "bf16")]
 
 
-def measure(backbone: str, voxel: float) -> dict:
+def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -21,7 +23,7 @@ def measure(backbone: str, voxel: float) -> dict:
     from common import peak_rss_mb, timed
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
-    from zeroseg3d.utils.device import to_device
+    from zeroseg3d.utils.device import autocast, to_device
     from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.segmentor import create_student
 
@@ -39,7 +41,7 @@ def measure(backbone: str, voxel: float) -> dict:
     sync = torch.cuda.synchronize if gpu else (lambda: None)
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu):
+        with autocast(device, precision):
             out = model(batch, text)
             loss = F.cross_entropy(out["logits"].float(), labels)
         optimizer.zero_grad()
@@ -50,11 +52,11 @@ def measure(backbone: str, voxel: float) -> dict:
     model.eval()
 
     def infer():  # read the scan from disk, voxelize, run, take the labels
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu):
+        with torch.no_grad(), autocast(device, precision):
             model(to_device(collate([builder(dataset[0])]), device), text)["logits"].argmax(1).cpu()
 
     def network_only():  # the scan already voxelized and on the device
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu):
+        with torch.no_grad(), autocast(device, precision):
             model(batch, text)["logits"].argmax(1)
         sync()
 
@@ -65,7 +67,7 @@ def measure(backbone: str, voxel: float) -> dict:
     inference_rss = peak_rss_mb()
     model.train()
     train_step = timed(step, repeat=3)
-    row = {"backbone": backbone, "voxel_size": voxel, "device": device, "points": frame.num_points,
+    row = {"backbone": backbone, "voxel_size": voxel, "device": device, "precision": precision, "points": frame.num_points,
            "voxels": int(len(batch["voxel_coords"])), "parameters": sum(p.numel() for p in model.parameters()),
            "predict_s_end_to_end": inference, "network_s": network, "network_scans_per_s": 1 / network,
            "peak_rss_mb_after_inference": inference_rss, "train_step_s": train_step, "peak_rss_mb": peak_rss_mb()}
@@ -78,13 +80,16 @@ def main() -> str:
     if not (KITTI / "sequences").is_dir():
         return "student: skipped (no ../shared/data)"
     rows = []
-    for backbone, voxel in SETTINGS:
-        out = subprocess.run([sys.executable, __file__, backbone, str(voxel)], capture_output=True, text=True,
+    gpu = _gpu()
+    for backbone, voxel, precision in SETTINGS:
+        if gpu and precision != "auto":   # auto is bf16 there
+            continue
+        out = subprocess.run([sys.executable, __file__, backbone, str(voxel), precision], capture_output=True, text=True,
                              check=True, cwd=str(RESULTS.parent))
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     write_result("student", {"scan": "SemanticKITTI 00/000000", "rows": rows})
-    small05 = next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == 0.05)
-    small10 = next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == 0.1)
+    small05, small10 = (next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == voxel
+                             and r["precision"] == "auto") for voxel in (0.05, 0.1))
     if small05["device"] == "cuda":
         return target_line("student inference on the GPU, 0.05 m, network only", small05["network_scans_per_s"],
                            50, "scans/s", lower_is_better=False)
@@ -92,11 +97,19 @@ def main() -> str:
         target_line("predict 120k points, default student, 0.05 m", small05["predict_s_end_to_end"], 0.5, "s"),
         target_line("its peak memory", small05["peak_rss_mb_after_inference"], 2048, "MB"),
         target_line("training step, 0.1 m", small10["train_step_s"], 4.0, "s"),
+        *(target_line("predict, 0.05 m, bf16", r["predict_s_end_to_end"], 0.5, "s") for r in rows
+          if r["backbone"] == "small" and r["voxel_size"] == 0.05 and r["precision"] == "bf16"),
     ])
 
 
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3:
-        print(json.dumps(measure(sys.argv[1], float(sys.argv[2]))))
+    if len(sys.argv) == 4:
+        print(json.dumps(measure(sys.argv[1], float(sys.argv[2]), sys.argv[3])))
     else:
         print(main())

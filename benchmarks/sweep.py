@@ -52,6 +52,8 @@ ROWS = {
     "no_flips": NO_FLIPS,
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
+    # the student's sparse convolutions in bfloat16 on the CPU (models/sparse_conv.py)
+    "bf16": ["train.precision=bf16"],
 }
 # rough cost of a row in base runs, so that the longest start first
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}

@@ -75,6 +75,23 @@ def test_a_stored_config_keeps_the_value_a_later_default_replaced():
     assert Config().model.input_norm is True and load_config(None).model.input_norm is True
 
 
+def test_a_stored_config_with_a_renamed_key_loads_under_the_new_name():
+    """``train.amp`` (bf16 on a GPU or not) became ``train.precision``: a checkpoint's stored
+    config with the old key loads with the precision it trained in; a new file must use the
+    new key, and an unknown precision is refused."""
+    from zeroseg3d.config import config_to_yaml, load_config_text
+
+    stored = yaml.safe_load(config_to_yaml(Config()))
+    del stored["train"]["precision"]
+    for amp, precision in ((True, "auto"), (False, "fp32")):
+        stored["train"]["amp"] = amp
+        assert load_config_text(yaml.safe_dump(stored)).train.precision == precision
+    with pytest.raises(ConfigError, match="amp"):
+        load_config(None, ["train.amp=true"])
+    with pytest.raises(ConfigError, match="train.precision must be one of auto, fp32, bf16, not 'fp16'"):
+        load_config(None, ["train.precision=fp16"])
+
+
 def test_build_dataset_from_config(kitti_root):
     config = load_config(CONFIGS / "semantickitti.yaml",
                          [f"data.root={kitti_root}", "data.sequences=['00']"])

@@ -102,6 +102,24 @@ def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
     assert "stored config" in capsys.readouterr().err
 
 
+def test_bf16_on_the_cpu_trains_and_predicts_like_fp32(tiny_run, tmp_path):
+    """train.precision=bf16 runs the student's sparse convolutions in bfloat16 on the CPU: it
+    trains (finite losses), the checkpoint predicts in it by default, and the same weights in
+    float32 label nearly every point the same."""
+    root, config_path, world = tiny_run
+    run_training(load_config(config_path, ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0",
+                                           "train.precision=bf16"]), tmp_path / "bf16", progress=False)
+    history = json.loads((tmp_path / "bf16" / "history.json").read_text())
+    assert history and all(np.isfinite(record["loss"]) for record in history)
+    checkpoint = tmp_path / "bf16" / "checkpoints" / "guided.pt"
+    bf16, fp32 = Segmenter.from_checkpoint(checkpoint), Segmenter.from_checkpoint(checkpoint, precision="fp32")
+    assert (bf16.precision, fp32.precision) == ("bf16", "fp32")
+    points = SemanticKITTI.from_root(world, sequences=["08"])[0].points
+    a, b = bf16.predict(points), fp32.predict(points)
+    assert np.mean(a.labels == b.labels) > 0.97
+    assert np.abs(a.scores - b.scores).max() < 0.1
+
+
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
     checkpoint = tiny_checkpoint

@@ -1,11 +1,13 @@
-"""spconv on the CPU equals dense convolution, forward and backward, with several threads
-(spconv's own CPU scatter-add races between threads; models/spconv_compat.py replaces it)."""
+"""Sparse convolutions on the CPU equal dense convolution, forward and backward, with several
+threads: spconv's (whose own CPU scatter-add races between threads; models/spconv_compat.py
+replaces it) and zeroseg3d's own CPU products (models/sparse_conv.py), in float32 and bfloat16."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from zeroseg3d.models.sparse_conv import compute_dtype, sparse_modules
 from zeroseg3d.models.spconv_compat import import_spconv
 
 pytest.importorskip("spconv")
@@ -38,20 +40,38 @@ def _dense_weight(layer):
     return layer.weight.permute(0, 4, 1, 2, 3)  # spconv: (out, k, k, k, in)
 
 
-def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(two_threads):
+# (modules, bfloat16 products)
+CASES = {"spconv": ("spconv", False), "zeroseg3d": ("zeroseg3d", False), "zeroseg3d_bf16": ("zeroseg3d", True)}
+
+
+def _close(actual, expected, atol, bf16):
+    """float32: within atol; bfloat16 (8 bits of mantissa): the largest error within 2% of the
+    largest value (a wrong pair or offset is off by the values themselves)."""
+    if bf16:
+        assert (actual - expected).abs().max() <= 0.02 * expected.abs().max()
+    else:
+        torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(two_threads, case):
+    family, bf16 = CASES[case]
     spconv = import_spconv()
+    modules = spconv if family == "spconv" else sparse_modules()
     coords, features = _sparse_input()
     torch.manual_seed(0)
-    subm = spconv.SubMConv3d(8, 16, 3, bias=False, indice_key="s")
-    down = spconv.SparseConv3d(16, 12, 2, stride=2, bias=False, indice_key="d")
-    up = spconv.SparseInverseConv3d(12, 6, 2, bias=False, indice_key="d")
+    subm = modules.SubMConv3d(8, 16, 3, bias=False, indice_key="s")
+    down = modules.SparseConv3d(16, 12, 2, stride=2, bias=False, indice_key="d")
+    up = modules.SparseInverseConv3d(12, 6, 2, bias=False, indice_key="d")
 
     sparse_in = features.clone().requires_grad_(True)
     x = spconv.SparseConvTensor(sparse_in, coords, [SIZE] * 3, 1)
-    a = subm(x)
-    b = down(a)
-    c = up(b)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        a = subm(x)
+        b = down(a)
+        c = up(b)
     assert torch.equal(c.indices, coords)
+    assert c.features.dtype == torch.float32
     (c.features ** 2).sum().backward()
 
     sparse_weight_grads = [layer.weight.grad.clone() for layer in (subm, down, up)]
@@ -70,9 +90,44 @@ def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(t
     c_dense = F.conv_transpose3d(b_dense, _dense_weight(up).transpose(0, 1), stride=2) * active
     (_at(c_dense, coords) ** 2).sum().backward()
 
-    torch.testing.assert_close(a.features, _at(a_dense, coords), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(b.features, _at(b_dense, b.indices), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(c.features, _at(c_dense, coords), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(sparse_in.grad, dense_in.grad, atol=1e-3, rtol=1e-4)
+    _close(a.features, _at(a_dense, coords), 1e-4, bf16)
+    _close(b.features, _at(b_dense, b.indices), 1e-4, bf16)
+    _close(c.features, _at(c_dense, coords), 1e-4, bf16)
+    _close(sparse_in.grad, dense_in.grad, 1e-3, bf16)
     for layer, sparse_grad in zip((subm, down, up), sparse_weight_grads):
-        torch.testing.assert_close(sparse_grad, layer.weight.grad, atol=1e-2, rtol=1e-4)
+        _close(sparse_grad, layer.weight.grad, 1e-2, bf16)
+
+
+def test_own_modules_are_spconvs_with_the_same_parameters_and_1x1_reading(two_threads):
+    """Checkpoints of spconv's modules load into zeroseg3d's and compute the same, the 1x1
+    convolution included (spconv reads its (out, 1, 1, 1, in) weight as (in, out))."""
+    spconv = import_spconv()
+    ours = sparse_modules()
+    coords, features = _sparse_input(channels=6)
+    torch.manual_seed(1)
+    theirs = spconv.SparseSequential(spconv.SubMConv3d(6, 6, 3, bias=True, indice_key="s"),
+                                     spconv.SubMConv3d(6, 10, 1, bias=False))
+    mine = spconv.SparseSequential(ours.SubMConv3d(6, 6, 3, bias=True, indice_key="s"),
+                                   ours.SubMConv3d(6, 10, 1, bias=False))
+    assert isinstance(mine[0], spconv.SubMConv3d)
+    mine.load_state_dict(theirs.state_dict())
+    x = spconv.SparseConvTensor(features, coords, [SIZE] * 3, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x).features, theirs(x).features, atol=1e-5, rtol=1e-5)
+
+
+def test_compute_dtype_follows_cpu_autocast():
+    assert compute_dtype() == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert compute_dtype() == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert compute_dtype() == torch.float32
+
+
+def test_bucket_sizes_cover_the_rows_with_little_padding_and_repeat():
+    from zeroseg3d.models.sparse_conv import bucket
+
+    sizes = [bucket(n) for n in range(1, 100001)]
+    assert all(s >= n and s % 16 == 0 for n, s in zip(range(1, 100001), sizes))
+    assert all(s <= 1.19 * n + 16 for n, s in zip(range(1, 100001), sizes))
+    assert sizes == sorted(sizes) and len(set(sizes)) < 80   # few shapes, so their kernels are reused

@@ -127,6 +127,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 # Keys whose default changed: a stored config written before the key existed was trained with
 # the value given here, not with today's default.
 STORED_DEFAULTS = {("model", "input_norm"): False}
+# Keys a stored config may have under an older name: (section, old) -> (new, value for each old value)
+STORED_RENAMES = {("train", "amp"): ("precision", {True: "auto", False: "fp32"})}
 
 
 def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str] = ()) -> Config:
@@ -145,6 +147,9 @@ def load_config_text(text: str, source: str = "<text>", overrides: Sequence[str]
         for (section, key), value in STORED_DEFAULTS.items():
             if isinstance(data, dict) and isinstance(data.get(section), dict):
                 data[section].setdefault(key, value)
+        for (section, old), (new, values) in STORED_RENAMES.items():
+            if isinstance(data, dict) and isinstance(data.get(section), dict) and old in data[section]:
+                data[section].setdefault(new, values.get(data[section].pop(old), data[section].get(new)))
         merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(data),
                                  OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zeroseg3d.utils.device import PRECISIONS
+
 
 def run_train(args) -> int:
     from zeroseg3d.config import load_config
@@ -53,7 +55,7 @@ def run_predict(args) -> int:
     from zeroseg3d.errors import ConfigError
 
     out = output_folder(args.out)
-    segmenter = Segmenter.from_checkpoint(args.checkpoint, args.device)
+    segmenter = Segmenter.from_checkpoint(args.checkpoint, args.device, args.precision)
     classes = None
     if args.classes is not None:
         classes = [c for c in args.classes.split(",") if c.strip()]
@@ -134,6 +136,9 @@ def add_parser(commands) -> None:
                          help="show the scans in the Rerun viewer as they are segmented (Open3D when rerun-sdk is "
                          "not installed)")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--precision", choices=PRECISIONS,
+                         help="the network's precision (default: the one it trained in); bf16 on a CPU with "
+                              "bfloat16 units (avx512_bf16, AMX) runs the sparse convolutions about 1.5x faster")
     predict.set_defaults(run=run_predict)
 
     export = commands.add_parser("export", help="a self-contained model folder: student, CLIP text tower, "

@@ -21,7 +21,9 @@ class TrainConfig:
     # (this decay per optimizer step; buffers averaged too), which checkpoints store as "model"
     ema_decay: float = 0.0
     grad_accum: int = 1
-    amp: bool = True                # mixed precision on GPU (bf16); ignored on CPU
+    # auto: bf16 mixed precision on a GPU, fp32 on the CPU; bf16: on the CPU too (utils/device.py);
+    # evaluation and prediction run in the precision the student trained in
+    precision: str = "auto"
     num_workers: int = 0
     log_every: int = 10
     checkpoint_every: int = 0       # steps between checkpoints (0: at the end of each phase only)
@@ -31,7 +33,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from zeroseg3d.errors import ConfigError
 
+        from zeroseg3d.utils.device import PRECISIONS
+
         checks = [
+            (self.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
             (self.epochs_guided >= 0 and self.epochs_self >= 0 and self.epochs_guided + self.epochs_self >= 1,
              f"train.epochs_guided and train.epochs_self must be >= 0 with at least one epoch, not "
              f"{self.epochs_guided} and {self.epochs_self}"),

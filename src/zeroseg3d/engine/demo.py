@@ -141,7 +141,7 @@ def draw_examples(config, model, text, folder: Path, frames: int = 2) -> list[st
     for index in range(min(frames, len(dataset))):
         sample = dataset[index]
         frame = dataset.frames[index]
-        predicted = predict_logits(model, text, sample).argmax(1).numpy()
+        predicted = predict_logits(model, text, sample, precision=config.train.precision).argmax(1).numpy()
         stem = "example_" + frame.frame_id.replace("/", "_")
         written += [str(p) for p in scan_pictures(frame, sample.pairing, predicted, sample.labels, names, colors,
                                                   folder, stem)]

@@ -13,15 +13,16 @@ import torch
 from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.datasets.vocabulary import Split
 from zeroseg3d.metrics import PER_FRAME, confusion_matrix, json_safe, summarize_with_intervals
-from zeroseg3d.utils.device import to_device
+from zeroseg3d.utils.device import autocast, to_device
 
 
 
 @torch.no_grad()
-def predict_logits(model, text: torch.Tensor, sample, device: str = "cpu") -> torch.Tensor:
-    """(N, C) logits of one sample."""
+def predict_logits(model, text: torch.Tensor, sample, device: str = "cpu", precision: str = "auto") -> torch.Tensor:
+    """(N, C) float32 logits of one sample, the network run at ``precision`` (utils/device.py)."""
     batch = to_device(collate([sample]), device)
-    return model(batch, text.to(device))["logits"].float().cpu()
+    with autocast(device, precision):
+        return model(batch, text.to(device))["logits"].float().cpu()
 
 
 def summarize_frames(full: np.ndarray, fov: np.ndarray, frame_ids: list[str], units: list[str],
@@ -40,9 +41,9 @@ def summarize_frames(full: np.ndarray, fov: np.ndarray, frame_ids: list[str], un
 
 
 def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cpu",
-             progress: bool = True) -> dict:
+             progress: bool = True, precision: str = "auto") -> dict:
     """Metrics in percent (keys miou, miou_seen, miou_unseen, hiou, per_class, interval,
-    support, fov{...}) of the model on every frame of ``dataset``."""
+    support, fov{...}) of the model on every frame of ``dataset``, run at ``precision``."""
     from tqdm import tqdm
 
     from zeroseg3d.engine import distributed
@@ -57,7 +58,7 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
     frames = range(distributed.rank(), len(dataset), distributed.world_size())
     for index in tqdm(frames, desc="evaluate", unit="frame", disable=not progress or distributed.rank() > 0):
         sample = dataset[index]
-        predicted = predict_logits(model, text, sample, device).argmax(1).numpy()
+        predicted = predict_logits(model, text, sample, device, precision).argmax(1).numpy()
         full[index] = confusion_matrix(predicted, sample.labels, num_classes)
         in_view = np.unique(sample.pairing.point_idx)
         fov[index] = confusion_matrix(predicted[in_view], sample.labels[in_view], num_classes)
@@ -92,7 +93,8 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, split_name: str
         raise CheckpointError(f"{checkpoint}: trained with classes {state['vocabulary']}, the data has "
                               f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
     device = resolve_device(device)
-    metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device)
+    metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device,
+                       precision=config.train.precision)
     save_metrics(metrics, out)
     title = f"{Path(checkpoint).name} on {split_name}"
     iou_chart(metrics, out / "iou_per_class.png", title)

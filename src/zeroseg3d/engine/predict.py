@@ -19,7 +19,7 @@ from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.pipeline import SampleBuilder, collate
 from zeroseg3d.datasets.vocabulary import Vocabulary, normalize_name
 from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
-from zeroseg3d.utils.device import to_device
+from zeroseg3d.utils.device import autocast, to_device
 from zeroseg3d.errors import ConfigError, DataError
 
 
@@ -33,16 +33,18 @@ class Prediction:
 class Segmenter:
     def __init__(self, model, config, vocabulary: list[str], text_embeddings: torch.Tensor, device: str = "cpu",
                  teacher_identity: str | None = None, clip_loader=None, synonyms: dict | None = None,
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, precision: str | None = None):
         """``clip_loader``: returns the CLIP text tower for new names (default: the teacher the
         config names); ``synonyms``: the prompts' words per known class name (default: the
-        config's vocabulary); ``workdir``: where training ran, for the config's relative paths."""
+        config's vocabulary); ``workdir``: where training ran, for the config's relative paths;
+        ``precision``: the network's (utils/device.py; default the one it trained in)."""
         self.model = model.to(device).eval()
         self.teacher_identity = teacher_identity   # the CLIP weights the student was trained with
         self.config = config
         self.vocabulary = list(vocabulary)
         self.text_embeddings = text_embeddings.float()
         self.device = device
+        self.precision = precision or config.train.precision
         self.builder = SampleBuilder(config.data.voxel_size, config.data.pairing, augment=None)
         self._clip = None
         self.workdir = workdir
@@ -51,13 +53,16 @@ class Segmenter:
         self._text_cache: dict[tuple, torch.Tensor] = {tuple(self.vocabulary): self.text_embeddings}
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Segmenter":
-        """From a checkpoint file or an exported bundle folder (engine/bundle.py)."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str | None = None) -> "Segmenter":
+        """From a checkpoint file or an exported bundle folder (engine/bundle.py); ``precision``
+        (utils/device.py) replaces the one the student trained in."""
         from zeroseg3d.engine.bundle import is_bundle, load_bundle
         from zeroseg3d.utils.device import resolve_device
 
         if is_bundle(path):
-            return load_bundle(path, resolve_device(device))
+            segmenter = load_bundle(path, resolve_device(device))
+            segmenter.precision = precision or segmenter.precision
+            return segmenter
         state = load_checkpoint(path)
         from zeroseg3d.engine.builder import load_student
 
@@ -69,7 +74,7 @@ class Segmenter:
         workdir = (Path(path).parent.parent / workdir
                    if isinstance(workdir, str) and not Path(workdir).is_absolute() else None)
         return cls(model, config, state["vocabulary"], text, resolve_device(device),
-                   identity if isinstance(identity, str) else None, workdir=workdir)
+                   identity if isinstance(identity, str) else None, workdir=workdir, precision=precision)
 
     # -- vocabularies ---------------------------------------------------------------------
     def class_names(self, classes: Sequence[str] | None) -> list[str]:
@@ -152,7 +157,8 @@ class Segmenter:
         # the student reads points only: no pairing with the cameras (pictures pair on their own)
         sample = self.builder(Frame(frame.frame_id, frame.points))
         batch = to_device(collate([sample]), self.device)
-        logits = self.model(batch, text.to(self.device))["logits"].float()
+        with autocast(self.device, self.precision):
+            logits = self.model(batch, text.to(self.device))["logits"].float()
         scores, labels = logits.softmax(dim=1).max(dim=1)
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
 

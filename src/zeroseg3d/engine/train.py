@@ -25,7 +25,7 @@ from zeroseg3d.engine.builder import build_setup, eval_set
 from zeroseg3d.engine.data import SegmentationSet
 from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics
 from zeroseg3d.losses.method import MethodCriterion
-from zeroseg3d.utils.device import to_device
+from zeroseg3d.utils.device import autocast, to_device
 from zeroseg3d.utils.atomic import atomic_write_text
 
 
@@ -62,7 +62,7 @@ def relabel(model, text: torch.Tensor, dataset: SegmentationSet, device: str, co
         for index in tqdm(range(len(dataset)), desc="self-labelling", unit="frame", leave=False,
                           disable=not progress):
             sample = dataset.points_only(index)
-            probs = predict_logits(model, text, sample, device).softmax(dim=1).numpy()
+            probs = predict_logits(model, text, sample, device, config.train.precision).softmax(dim=1).numpy()
             best = probs.argmax(1)
             confidence = probs[np.arange(len(best)), best]
             candidate = (sample.labels < 0) & np.isin(best, unseen)
@@ -218,7 +218,6 @@ class Trainer:
         if self.rank == 0:
             save_config(self.config, self.run_dir)
         model.train()
-        use_amp = cfg.amp and self.device.startswith("cuda")
         done_now = 0
         bar = tqdm(total=self.batches_per_epoch * self.total_epochs, initial=self.batch_index, desc="train",
                    unit="batch", disable=not self.progress or self.rank > 0)
@@ -239,7 +238,7 @@ class Trainer:
                                                  num_workers=cfg.num_workers)
             for batch in loader:
                 batch = to_device(batch, self.device)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                with autocast(self.device, cfg.precision):
                     out = model(batch, text, criterion)
                 (out["loss"] / cfg.grad_accum).backward()
                 self.batch_index += 1
@@ -301,7 +300,7 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
         atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
     if config.run.eval_split:
         metrics = evaluate(trainer.eval_model, trainer.setup.text, eval_set(config, config.run.eval_split),
-                           trainer.setup.split, trainer.device, progress)
+                           trainer.setup.split, trainer.device, progress, config.train.precision)
         if trainer.rank == 0:
             save_metrics(metrics, run_dir)
         result["metrics"] = metrics

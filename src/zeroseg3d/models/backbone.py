@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from zeroseg3d.models.sparse_conv import sparse_modules
 from zeroseg3d.models.spconv_compat import import_spconv
 from zeroseg3d.registry import Registry
 
@@ -42,12 +43,12 @@ def _norm(channels: int) -> nn.Module:
 
 
 class _BasicBlock(nn.Module):
-    def __init__(self, spconv, channels_in: int, channels: int, key: str):
+    def __init__(self, sp, channels_in: int, channels: int, key: str):
         super().__init__()
-        self.conv = spconv.SparseSequential(
-            spconv.SubMConv3d(channels_in, channels, 3, bias=False, indice_key=key), _norm(channels), nn.ReLU(),
-            spconv.SubMConv3d(channels, channels, 3, bias=False, indice_key=key), _norm(channels))
-        self.skip = (spconv.SparseSequential(spconv.SubMConv3d(channels_in, channels, 1, bias=False), _norm(channels))
+        self.conv = sp.spconv.SparseSequential(
+            sp.SubMConv3d(channels_in, channels, 3, bias=False, indice_key=key), _norm(channels), nn.ReLU(),
+            sp.SubMConv3d(channels, channels, 3, bias=False, indice_key=key), _norm(channels))
+        self.skip = (sp.spconv.SparseSequential(sp.SubMConv3d(channels_in, channels, 1, bias=False), _norm(channels))
                      if channels_in != channels else None)
         self.relu = nn.ReLU()
 
@@ -60,30 +61,31 @@ class _BasicBlock(nn.Module):
 class SparseUNet(nn.Module):
     def __init__(self, in_channels: int, spec: UNetSpec):
         super().__init__()
-        spconv = import_spconv()
+        sp = sparse_modules()
+        spconv = sp.spconv
         self.stem = spconv.SparseSequential(
-            spconv.SubMConv3d(in_channels, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU(),
-            spconv.SubMConv3d(spec.stem, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU())
+            sp.SubMConv3d(in_channels, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU(),
+            sp.SubMConv3d(spec.stem, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU())
         self.down, self.encoder = nn.ModuleList(), nn.ModuleList()
         channels = spec.stem
         skips = [spec.stem]
         for level, (width, blocks) in enumerate(zip(spec.encoder, spec.encoder_blocks), start=1):
             self.down.append(spconv.SparseSequential(
-                spconv.SparseConv3d(channels, width, 2, stride=2, bias=False, indice_key=f"down{level}"),
+                sp.SparseConv3d(channels, width, 2, stride=2, bias=False, indice_key=f"down{level}"),
                 _norm(width), nn.ReLU()))
             self.encoder.append(nn.Sequential(*[
-                _BasicBlock(spconv, width, width, f"subm{level}") for _ in range(blocks)]))
+                _BasicBlock(sp, width, width, f"subm{level}") for _ in range(blocks)]))
             channels = width
             skips.append(width)
         self.up, self.decoder = nn.ModuleList(), nn.ModuleList()
         for step, (width, blocks) in enumerate(zip(spec.decoder, spec.decoder_blocks)):
             level = len(spec.encoder) - step
             self.up.append(spconv.SparseSequential(
-                spconv.SparseInverseConv3d(channels, width, 2, bias=False, indice_key=f"down{level}"),
+                sp.SparseInverseConv3d(channels, width, 2, bias=False, indice_key=f"down{level}"),
                 _norm(width), nn.ReLU()))
             skip = skips[level - 1]
-            layers = [_BasicBlock(spconv, width + skip, width, f"subm{level - 1}")]
-            layers += [_BasicBlock(spconv, width, width, f"subm{level - 1}") for _ in range(blocks - 1)]
+            layers = [_BasicBlock(sp, width + skip, width, f"subm{level - 1}")]
+            layers += [_BasicBlock(sp, width, width, f"subm{level - 1}") for _ in range(blocks - 1)]
             self.decoder.append(nn.Sequential(*layers))
             channels = width
         self.out_channels = channels

@@ -31,3 +31,20 @@ def to_device(batch: dict, device: str) -> dict:
     import torch
 
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast(device: str, precision: str):
+    """The context a network runs in: ``auto`` is bfloat16 mixed precision on a GPU and float32
+    on the CPU; ``bf16`` is bfloat16 products on either (on the CPU through zeroseg3d's sparse
+    convolution kernels, models/sparse_conv.py: fast where the CPU has bfloat16 units,
+    avx512_bf16 or AMX); ``fp32`` is float32 throughout."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    enabled = precision == "bf16" or (precision == "auto" and kind == "cuda")
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=enabled)

@@ -1,0 +1,221 @@
+"""Sparse convolutions whose CPU products are zeroseg3d's own, on spconv's rulebooks.
+
+spconv keeps the bookkeeping (sparse tensors, the hash-built rulebook of (input, output) voxel
+pairs per kernel offset, indice keys shared between layers). On the CPU, spconv 2.3.8 then runs
+float32 only (its CPU gather has no bfloat16 kernel) and adds each offset's products into the
+output on one thread (spconv_compat.py). Here the CPU convolution is, per kernel offset,
+``out[o] += x[i] @ W_k`` with torch's threaded index_select / mm / index_add_, and the products
+run in bfloat16 when the caller enables CPU autocast with bfloat16 (the CPU's bfloat16 units do
+2.5-4x the float32 matrix rate: docs/results.md). Sums are kept in float32 and the features that
+leave a layer are float32, so batch norms and everything after them run as before. GPU tensors
+go to spconv's own kernels unchanged.
+
+A submanifold rulebook built by spconv on the CPU lists each neighbour pair once, for the
+offsets before the kernel's centre; the mirrored offset's pairs are the same pairs reversed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def compute_dtype() -> torch.dtype:
+    """bfloat16 inside ``torch.autocast("cpu", dtype=torch.bfloat16)``, float32 otherwise."""
+    if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+        return torch.bfloat16
+    return torch.float32
+
+
+def rules(pairs: torch.Tensor, counts: list[int], subm: bool, inverse: bool) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """(kernel offset, input rows, output rows) for every offset with pairs, from spconv's
+    native rulebook ``pairs`` (2, offsets, N) and its per-offset ``counts``."""
+    offsets = len(counts)
+    source, target = (1, 0) if inverse else (0, 1)
+    mirrored = subm and not any(counts[offsets // 2 + 1:])
+    out = []
+    for k, n in enumerate(counts):
+        if n == 0 or (subm and k == offsets // 2):
+            continue
+        # int64 rows: torch's index_add_ is several times slower with spconv's int32 ones
+        a, b = pairs[source, k, :n].long(), pairs[target, k, :n].long()
+        out.append((k, a, b))
+        if mirrored:
+            out.append((offsets - 1 - k, b, a))
+    return out
+
+
+def bucket(rows: int) -> int:
+    """``rows`` rounded up to one of few sizes (steps of 2**0.25, multiples of 16). oneDNN's
+    bfloat16 matrix product builds a kernel for every new shape (about 0.45 ms, against 0.03 ms
+    for the product itself at the demo's sizes), and a rulebook's row counts change with every
+    scan: padded to these sizes they repeat, and the kernels are reused."""
+    if rows <= 64:
+        return max(16, -(-rows // 16) * 16)
+    return -(-math.ceil(2 ** (math.ceil(4 * math.log2(rows)) / 4)) // 16) * 16
+
+
+def padded(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` (n, C) in ``dtype``; in bfloat16 with zero rows up to bucket(n)."""
+    if dtype == torch.float32:
+        return t.float()
+    if t.requires_grad:   # the 1x1 convolution's input, under autograd
+        return F.pad(t.to(dtype), (0, 0, 0, bucket(len(t)) - len(t)))
+    out = t.new_empty(bucket(len(t)), t.shape[1], dtype=dtype)
+    out[:len(t)].copy_(t)
+    out[len(t):].zero_()
+    return out
+
+
+class _Scratch:
+    """Per-call buffers for each offset's gathered rows and products. Reusing them, instead of
+    allocating tensors of a new size for every offset, keeps the process's peak memory near
+    spconv's (the allocator holds on to freed blocks of odd sizes)."""
+
+    def __init__(self, rows: int, channels_in: int, channels_out: int, dtype: torch.dtype):
+        self.dtype = dtype
+        rows = rows if dtype == torch.float32 else bucket(rows)
+        self.gathered = torch.empty(rows, channels_in, dtype=dtype)
+        self.product = torch.empty(rows, channels_out, dtype=dtype)
+        self.product32 = self.product if dtype == torch.float32 else torch.empty(rows, channels_out)
+
+    def gather(self, x: torch.Tensor, rows: torch.Tensor, buffer: torch.Tensor | None = None) -> torch.Tensor:
+        """x[rows] in ``buffer`` (default: the gathered rows' own), zero rows after them up to
+        the padded count."""
+        buffer = self.gathered if buffer is None else buffer
+        n = len(rows)
+        m = n if self.dtype == torch.float32 else bucket(n)
+        torch.index_select(x, 0, rows, out=buffer[:n])
+        buffer[n:m].zero_()
+        return buffer[:m]
+
+    def gather_mm(self, x: torch.Tensor, rows: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x[rows] @ w as float32, in the buffers."""
+        gathered = self.gather(x, rows)
+        product = torch.mm(gathered, w, out=self.product[:len(gathered)])[:len(rows)]
+        return product if self.dtype == torch.float32 else self.product32[:len(rows)].copy_(product)
+
+
+class GatherMatmulScatter(torch.autograd.Function):
+    """out = x @ W_centre (submanifold) + sum over offsets k of scatter(x[in_k] @ W_k, out_k).
+
+    ``weight`` is spconv's (C_out, offsets, C_in) view of its KRSC weight. Products run in
+    ``dtype``; sums, the output and the gradients are float32.
+    """
+
+    @staticmethod
+    def forward(ctx, features, weight, rulebook, n_out, centre, dtype):
+        with torch.autocast("cpu", enabled=False):
+            x = padded(features, dtype)
+            w = weight.to(dtype).permute(1, 2, 0).contiguous()       # (offsets, C_in, C_out)
+            if centre is not None:
+                out = torch.mm(x, w[centre])[:n_out].float()
+            else:
+                out = features.new_zeros(n_out, w.shape[2], dtype=torch.float32)
+            if rulebook:
+                scratch = _Scratch(max(len(s) for _, s, _ in rulebook), w.shape[1], w.shape[2], dtype)
+                for k, source, target in rulebook:
+                    out.index_add_(0, target, scratch.gather_mm(x, source, w[k]))
+        # the float32 input stays alive for the layers around anyway; a saved bfloat16 copy would
+        # add half of it again for every convolution
+        ctx.save_for_backward(features, weight)
+        ctx.rulebook, ctx.centre, ctx.dtype = rulebook, centre, dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        features, weight = ctx.saved_tensors
+        n_in = len(features)
+        with torch.autocast("cpu", enabled=False):
+            x = padded(features, ctx.dtype)
+            w = weight.to(ctx.dtype).permute(1, 2, 0).contiguous()
+            g = padded(grad.contiguous(), ctx.dtype)
+            grad_w = torch.zeros(w.shape, dtype=torch.float32)
+            if ctx.centre is not None:
+                grad_x = torch.mm(g, w[ctx.centre].T)[:n_in].float()
+                grad_w[ctx.centre] = torch.mm(x.T, g).float()
+            else:
+                grad_x = torch.zeros(n_in, w.shape[1], dtype=torch.float32)
+            if ctx.rulebook:
+                scratch = _Scratch(max(len(s) for _, s, _ in ctx.rulebook), w.shape[2], w.shape[1], ctx.dtype)
+                inputs = torch.empty(scratch.gathered.shape[0], w.shape[1], dtype=ctx.dtype)
+                for k, source, target in ctx.rulebook:
+                    grad_x.index_add_(0, source, scratch.gather_mm(g, target, w[k].T))
+                    # zero rows pad both sides of the weight gradient's product: they add nothing
+                    x_k = scratch.gather(x, source, inputs)
+                    grad_w[k] += torch.mm(x_k.T, scratch.gathered[:len(x_k)]).float()
+        return grad_x, grad_w.permute(2, 0, 1), None, None, None, None
+
+
+class _CpuProducts:
+    """Mixed into spconv's convolution modules: the CPU path above, spconv's everywhere else."""
+
+    def forward(self, input):
+        features = input.features
+        if features.is_cuda or input.is_quantized:
+            return super().forward(input)
+        from spconv.core import ConvAlgo
+        from spconv.pytorch import ops
+        from spconv.pytorch.core import IndiceData
+
+        c_out, c_in = self.out_channels, self.in_channels
+        weight = self.weight.reshape(c_out, -1, c_in)
+        dtype = compute_dtype()
+        if self.conv1x1:
+            # spconv reads a 1x1 kernel's (C_out, 1, 1, 1, C_in) weight as (C_in, C_out); so do we,
+            # or its checkpoints would change meaning
+            out = torch.mm(padded(features, dtype), self.weight.view(c_in, c_out).to(dtype))[:len(features)].float()
+            result = input.shadow_copy().replace_feature(self._bias(out))
+            result.spatial_shape = input.spatial_shape
+            return result
+        indice_dict = input.indice_dict
+        data = input.find_indice_pair(self.indice_key) if self.indice_key is not None else None
+        if self.inverse:
+            out_indices, out_shape = data.indices, data.spatial_shape
+        elif data is not None:
+            out_indices, out_shape = data.out_indices, data.out_spatial_shape
+        else:
+            shape = input.spatial_shape
+            out_shape = shape if self.subm else ops.get_conv_output_size(
+                shape, self.kernel_size, self.stride, self.padding, self.dilation)
+            out_indices, pairs, counts = ops.get_indice_pairs(
+                input.indices, input.batch_size, shape, ConvAlgo.Native, self.kernel_size, self.stride,
+                self.padding, self.dilation, self.output_padding, self.subm, self.transposed)
+            data = IndiceData(out_indices, input.indices, pairs, counts, shape, out_shape, is_subm=self.subm,
+                              algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
+                              dilation=self.dilation, padding=self.padding)
+            if self.indice_key is not None:
+                indice_dict = {**indice_dict, self.indice_key: data}
+        # layers sharing an indice key share its rulebook, converted once per direction
+        cached = getattr(data, "zeroseg3d_rules", {})
+        if self.inverse not in cached:
+            cached[self.inverse] = rules(data.indice_pairs, data.indice_pair_num.tolist(), self.subm, self.inverse)
+            data.zeroseg3d_rules = cached
+        rulebook = cached[self.inverse]
+        centre = weight.shape[1] // 2 if self.subm else None
+        out = GatherMatmulScatter.apply(features.float(), weight, rulebook, out_indices.shape[0], centre, dtype)
+        result = input.shadow_copy().replace_feature(self._bias(out))
+        result.indices, result.indice_dict, result.spatial_shape = out_indices, indice_dict, out_shape
+        return result
+
+    def _bias(self, out: torch.Tensor) -> torch.Tensor:
+        return out if self.bias is None else out + self.bias
+
+
+@functools.cache
+def sparse_modules():
+    """zeroseg3d's SubMConv3d, SparseConv3d and SparseInverseConv3d (spconv's modules, same
+    parameters and state dicts, with the CPU products above), and spconv itself for the rest."""
+    from types import SimpleNamespace
+
+    from zeroseg3d.models.spconv_compat import import_spconv
+
+    spconv = import_spconv()
+    return SimpleNamespace(
+        spconv=spconv,
+        SubMConv3d=type("SubMConv3d", (_CpuProducts, spconv.SubMConv3d), {}),
+        SparseConv3d=type("SparseConv3d", (_CpuProducts, spconv.SparseConv3d), {}),
+        SparseInverseConv3d=type("SparseInverseConv3d", (_CpuProducts, spconv.SparseInverseConv3d), {}))
