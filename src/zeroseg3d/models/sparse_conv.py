@@ -1,14 +1,14 @@
-"""Sparse convolutions whose CPU products are zeroseg3d's own, on spconv's rulebooks.
+"""Sparse convolutions with bfloat16 products on the CPU, on spconv's rulebooks.
 
 spconv keeps the bookkeeping (sparse tensors, the hash-built rulebook of (input, output) voxel
-pairs per kernel offset, indice keys shared between layers). On the CPU, spconv 2.3.8 then runs
-float32 only (its CPU gather has no bfloat16 kernel) and adds each offset's products into the
-output on one thread (spconv_compat.py). Here the CPU convolution is, per kernel offset,
-``out[o] += x[i] @ W_k`` with torch's threaded index_select / mm / index_add_, and the products
-run in bfloat16 when the caller enables CPU autocast with bfloat16 (the CPU's bfloat16 units do
-2.5-4x the float32 matrix rate: docs/results.md). Sums are kept in float32 and the features that
-leave a layer are float32, so batch norms and everything after them run as before. GPU tensors
-go to spconv's own kernels unchanged.
+pairs per kernel offset, indice keys shared between layers) and, on the CPU, runs float32 only
+(its CPU gather has no bfloat16 kernel). Under CPU autocast with bfloat16 the convolution here
+is, per kernel offset, ``out[o] += x[i] @ W_k`` with torch's index_select / mm / index_add_,
+the products in bfloat16 (the CPU's bfloat16 units do 2-3x the float32 matrix rate at the
+student's widths: docs/results.md) and the sums in float32; the features that leave a layer
+are float32, so batch norms and everything after them run as before. In float32, and for GPU
+tensors, spconv's own kernels run (in float32 they are as fast as this loop, and faster for
+narrow layers).
 
 A submanifold rulebook built by spconv on the CPU lists each neighbour pair once, for the
 offsets before the kernel's centre; the mirrored offset's pairs are the same pairs reversed.
@@ -59,9 +59,7 @@ def bucket(rows: int) -> int:
 
 
 def padded(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``t`` (n, C) in ``dtype``; in bfloat16 with zero rows up to bucket(n)."""
-    if dtype == torch.float32:
-        return t.float()
+    """``t`` (n, C) in ``dtype`` with zero rows up to bucket(n)."""
     if t.requires_grad:   # the 1x1 convolution's input, under autograd
         return F.pad(t.to(dtype), (0, 0, 0, bucket(len(t)) - len(t)))
     out = t.new_empty(bucket(len(t)), t.shape[1], dtype=dtype)
@@ -76,18 +74,16 @@ class _Scratch:
     spconv's (the allocator holds on to freed blocks of odd sizes)."""
 
     def __init__(self, rows: int, channels_in: int, channels_out: int, dtype: torch.dtype):
-        self.dtype = dtype
-        rows = rows if dtype == torch.float32 else bucket(rows)
+        rows = bucket(rows)
         self.gathered = torch.empty(rows, channels_in, dtype=dtype)
         self.product = torch.empty(rows, channels_out, dtype=dtype)
-        self.product32 = self.product if dtype == torch.float32 else torch.empty(rows, channels_out)
+        self.product32 = torch.empty(rows, channels_out)
 
     def gather(self, x: torch.Tensor, rows: torch.Tensor, buffer: torch.Tensor | None = None) -> torch.Tensor:
         """x[rows] in ``buffer`` (default: the gathered rows' own), zero rows after them up to
         the padded count."""
         buffer = self.gathered if buffer is None else buffer
-        n = len(rows)
-        m = n if self.dtype == torch.float32 else bucket(n)
+        n, m = len(rows), bucket(len(rows))
         torch.index_select(x, 0, rows, out=buffer[:n])
         buffer[n:m].zero_()
         return buffer[:m]
@@ -96,14 +92,14 @@ class _Scratch:
         """x[rows] @ w as float32, in the buffers."""
         gathered = self.gather(x, rows)
         product = torch.mm(gathered, w, out=self.product[:len(gathered)])[:len(rows)]
-        return product if self.dtype == torch.float32 else self.product32[:len(rows)].copy_(product)
+        return self.product32[:len(rows)].copy_(product)
 
 
 class GatherMatmulScatter(torch.autograd.Function):
     """out = x @ W_centre (submanifold) + sum over offsets k of scatter(x[in_k] @ W_k, out_k).
 
     ``weight`` is spconv's (C_out, offsets, C_in) view of its KRSC weight. Products run in
-    ``dtype``; sums, the output and the gradients are float32.
+    ``dtype`` (bfloat16); sums, the output and the gradients are float32.
     """
 
     @staticmethod
@@ -151,11 +147,13 @@ class GatherMatmulScatter(torch.autograd.Function):
 
 
 class _CpuProducts:
-    """Mixed into spconv's convolution modules: the CPU path above, spconv's everywhere else."""
+    """Mixed into spconv's convolution modules: the bfloat16 CPU path above, spconv's kernels
+    everywhere else."""
 
     def forward(self, input):
         features = input.features
-        if features.is_cuda or input.is_quantized:
+        dtype = compute_dtype()
+        if features.is_cuda or input.is_quantized or dtype == torch.float32:
             return super().forward(input)
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
@@ -163,7 +161,6 @@ class _CpuProducts:
 
         c_out, c_in = self.out_channels, self.in_channels
         weight = self.weight.reshape(c_out, -1, c_in)
-        dtype = compute_dtype()
         if self.conv1x1:
             # spconv reads a 1x1 kernel's (C_out, 1, 1, 1, C_in) weight as (C_in, C_out); so do we,
             # or its checkpoints would change meaning
@@ -208,7 +205,7 @@ class _CpuProducts:
 @functools.cache
 def sparse_modules():
     """zeroseg3d's SubMConv3d, SparseConv3d and SparseInverseConv3d (spconv's modules, same
-    parameters and state dicts, with the CPU products above), and spconv itself for the rest."""
+    parameters and state dicts, with the bfloat16 CPU products above), and spconv itself."""
     from types import SimpleNamespace
 
     from zeroseg3d.models.spconv_compat import import_spconv

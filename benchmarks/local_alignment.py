@@ -1,0 +1,98 @@
+"""How aligned are a student's point embeddings to the teacher's image patches? MCFA local's
+own InfoNCE (each patch's pooled student embedding against the teacher's feature of that patch,
+among the batch's other patches) and MCFA global's, computed without training on the demo's
+training frames (no augmentation, the same batches for every checkpoint), for students trained
+with and without those losses. If the students trained without local alignment score as well on
+its loss as those trained with it, the other losses already taught what it would teach.
+Checkpoints come as NAME=PATH; a name given several times (training seeds) is averaged.
+Writes benchmarks/results/local_alignment.{json,md}.
+
+    python benchmarks/local_alignment.py \\
+        with_local=runs/demo/ablation/objects_among_seed{0,1}/checkpoints/last.pt \\
+        without_local=runs/demo/sweep/no_local_seed{0,1}/checkpoints/last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import named_checkpoints, write_result  # noqa: E402
+
+from zeroseg3d.utils.atomic import atomic_write_text  # noqa: E402
+
+# MCFA is computed for every checkpoint, whatever it trained with; the batches are the same
+OVERRIDES = ["loss.mcfa_local=true", "loss.mcfa_global=true", "data.augment.enabled=false"]
+
+
+def measure(path: str) -> dict:
+    """Mean MCFA local and global InfoNCE of one checkpoint over the training frames."""
+    import torch
+
+    from zeroseg3d.config import load_config_text
+    from zeroseg3d.datasets.pipeline import collate
+    from zeroseg3d.engine.builder import build_setup, load_student
+    from zeroseg3d.engine.checkpoint import load_checkpoint
+    from zeroseg3d.losses.method import MethodCriterion
+
+    state = load_checkpoint(path)
+    config = load_config_text(state["config"], f"{path} (stored config)", OVERRIDES)
+    setup = build_setup(config, progress=False)
+    _, model = load_student(state, path, config)
+    model.train()   # the MCFA embeddings are computed in training mode; batch norms keep their statistics
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    train_set = setup.train_set
+    train_set.set_epoch(0)
+    criterion = MethodCriterion(config.loss, setup.split.seen, setup.split.unseen, "guided",
+                                torch.Generator().manual_seed(0))
+    local, global_ = [], []
+    with torch.no_grad():
+        for start in range(0, len(train_set), config.train.batch_size):
+            batch = collate([train_set[i] for i in range(start, min(start + config.train.batch_size, len(train_set)))])
+            out = model(batch, setup.text, criterion)
+            if "loss_local" in out:
+                local.append(float(out["loss_local"]))
+                global_.append(float(out["loss_global"]))
+    return {"checkpoint": path, "batches": len(local), "local": float(np.mean(local)), "global": float(np.mean(global_)),
+            "chance_local": math.log(config.loss.local_max_patches)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", metavar="NAME=PATH")
+    args = parser.parse_args()
+    started = time.time()
+    named = named_checkpoints(args.checkpoints)
+    rows = []
+    for name, paths in named.items():
+        runs = [measure(path) for path in paths]
+        rows.append({"name": name, "runs": runs, "local": float(np.mean([r["local"] for r in runs])),
+                     "global": float(np.mean([r["global"] for r in runs])),
+                     "local_range": [min(r["local"] for r in runs), max(r["local"] for r in runs)],
+                     "global_range": [min(r["global"] for r in runs), max(r["global"] for r in runs)],
+                     "chance_local": runs[0]["chance_local"]})
+        print(f"{name}: local InfoNCE {rows[-1]['local']:.3f} {rows[-1]['local_range']}, "
+              f"global {rows[-1]['global']:.3f} {rows[-1]['global_range']}", flush=True)
+    lines = ["# MCFA losses of trained students (demo training frames, no augmentation)", "",
+             f"Chance level of the local InfoNCE: ln({round(math.exp(rows[0]['chance_local']))}) = "
+             f"{rows[0]['chance_local']:.2f}. Mean over the checkpoints of a name [lowest, highest].", "",
+             "| students | checkpoints | MCFA local InfoNCE | MCFA global InfoNCE |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {len(r['runs'])} | {r['local']:.3f} [{r['local_range'][0]:.3f}, "
+                     f"{r['local_range'][1]:.3f}] | {r['global']:.3f} [{r['global_range'][0]:.3f}, "
+                     f"{r['global_range'][1]:.3f}] |")
+    path = write_result("local_alignment", {"rows": rows, "seconds": round(time.time() - started, 1)})
+    atomic_write_text(path.with_suffix(".md"), "\n".join(lines) + "\n")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
