@@ -51,8 +51,9 @@ def measure(path: str) -> dict:
             module.eval()
     train_set = setup.train_set
     train_set.set_epoch(0)
-    criterion = MethodCriterion(config.loss, setup.split.seen, setup.split.unseen, "guided",
-                                torch.Generator().manual_seed(0))
+    seen = torch.zeros(len(train_set.frames.vocabulary.names), dtype=torch.bool)
+    seen[list(setup.split.seen)] = True
+    criterion = MethodCriterion(config.loss, seen, ~seen, "guided", torch.Generator().manual_seed(0))
     local, global_ = [], []
     with torch.no_grad():
         for start in range(0, len(train_set), config.train.batch_size):
