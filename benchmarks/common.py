@@ -64,6 +64,11 @@ def named_checkpoints(items: list[str]) -> dict[str, list[str]]:
     return named
 
 
+def measure_named(items: list[str], measure) -> list[tuple[str, list[str], list]]:
+    """NAME=PATH arguments measured: (name, its paths, ``measure(path)`` of each) per name."""
+    return [(name, paths, [measure(path) for path in paths]) for name, paths in named_checkpoints(items).items()]
+
+
 def target_line(label: str, value: float, target: float, unit: str, lower_is_better: bool = True) -> str:
     met = value <= target if lower_is_better else value >= target
     if met:

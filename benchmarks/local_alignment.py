@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import named_checkpoints, write_result  # noqa: E402
+from common import measure_named, write_result  # noqa: E402
 
 from zeroseg3d.utils.atomic import atomic_write_text  # noqa: E402
 
@@ -71,15 +71,13 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="NAME=PATH")
     args = parser.parse_args()
     started = time.time()
-    named = named_checkpoints(args.checkpoints)
     rows = []
-    for name, paths in named.items():
-        runs = [measure(path) for path in paths]
-        rows.append({"name": name, "runs": runs, "local": float(np.mean([r["local"] for r in runs])),
-                     "global": float(np.mean([r["global"] for r in runs])),
-                     "local_range": [min(r["local"] for r in runs), max(r["local"] for r in runs)],
-                     "global_range": [min(r["global"] for r in runs), max(r["global"] for r in runs)],
-                     "chance_local": runs[0]["chance_local"]})
+    for name, _, runs in measure_named(args.checkpoints, measure):
+        row = {"name": name, "runs": runs, "chance_local": runs[0]["chance_local"]}
+        for key in ("local", "global"):
+            values = [r[key] for r in runs]
+            row[key], row[f"{key}_range"] = float(np.mean(values)), [min(values), max(values)]
+        rows.append(row)
         print(f"{name}: local InfoNCE {rows[-1]['local']:.3f} {rows[-1]['local_range']}, "
               f"global {rows[-1]['global']:.3f} {rows[-1]['global_range']}", flush=True)
     lines = ["# MCFA losses of trained students (demo training frames, no augmentation)", "",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, named_checkpoints, write_result  # noqa: E402
+from common import RESULTS, measure_named, write_result  # noqa: E402
 
 
 def measure(path: str) -> dict:
@@ -70,10 +70,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "self_labels"), help="result files, without suffix")
     args = parser.parse_args()
     started = time.time()
-    named = named_checkpoints(args.checkpoints)
     rows = []
-    for name, paths in named.items():
-        runs = [measure(p) for p in paths]
+    for name, paths, runs in measure_named(args.checkpoints, measure):
         rows.append({"name": name, "checkpoints": paths, **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]}})
         print({k: round(v, 1) if isinstance(v, float) else v for k, v in rows[-1].items() if k != "checkpoints"},
               flush=True)

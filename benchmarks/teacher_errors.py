@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, named_checkpoints, write_result  # noqa: E402
+from common import RESULTS, measure_named, write_result  # noqa: E402
 
 KEYS = ("teacher_wrong", "copies", "corrects", "other_error", "keeps_right")
 
@@ -89,10 +89,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "teacher_errors"), help="result files, without suffix")
     args = parser.parse_args()
     started = time.time()
-    named = named_checkpoints(args.checkpoints)
     rows = []
-    for name, paths in named.items():
-        runs = [measure(p, Path(args.demo)) for p in paths]
+    for name, paths, runs in measure_named(args.checkpoints, lambda path: measure(path, Path(args.demo))):
         row = {"name": name, "checkpoints": paths}
         for view in ("all", "unseen"):
             row[view] = {k: float(np.mean([r[view][k] for r in runs])) for k in runs[0][view]}
