@@ -13,13 +13,14 @@ import bench_loader  # noqa: E402
 import bench_peer  # noqa: E402
 import bench_predict  # noqa: E402
 import bench_reader  # noqa: E402
+import bench_rulebook  # noqa: E402
 import bench_student  # noqa: E402
 import bench_teacher  # noqa: E402
 import bench_teacher_cache  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]   # every benchmark with its default settings
-    for bench in (bench_reader, bench_teacher, bench_student, bench_loader, bench_peer, bench_teacher_cache,
+    for bench in (bench_reader, bench_teacher, bench_student, bench_rulebook, bench_loader, bench_peer, bench_teacher_cache,
                   bench_predict):
         summary = bench.main()
         if summary:

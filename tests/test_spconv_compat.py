@@ -1,6 +1,7 @@
 """Sparse convolutions on the CPU equal dense convolution, forward and backward, with several
 threads: spconv's (whose own CPU scatter-add races between threads; models/spconv_compat.py
-replaces it) and zeroseg3d's bfloat16 CPU products (models/sparse_conv.py)."""
+replaces it), and zeroseg3d's modules (models/sparse_conv.py) with their own rulebooks
+(models/rulebook.py) and bfloat16 CPU products."""
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def two_threads():
     torch.set_num_threads(threads)
 
 
-def _sparse_input(channels=8, count=12000, seed=0):
+def _sparse_input(channels=8, count=30000, seed=0):   # ~25k voxels: over OWN_RULEBOOK_MIN_VOXELS
     rng = np.random.default_rng(seed)
     xyz = np.unique(rng.integers(0, SIZE, size=(count, 3)), axis=0)
     coords = torch.from_numpy(np.concatenate([np.zeros((len(xyz), 1), np.int64), xyz], 1)).int()
@@ -40,8 +41,9 @@ def _dense_weight(layer):
     return layer.weight.permute(0, 4, 1, 2, 3)  # spconv: (out, k, k, k, in)
 
 
-# (modules, bfloat16 products)
-CASES = {"spconv": ("spconv", False), "zeroseg3d_bf16": ("zeroseg3d", True)}
+# (modules, bfloat16 products); zeroseg3d's modules in float32 run spconv's kernels on the
+# submanifold rulebooks of models/rulebook.py, in bfloat16 their own products on its rulebooks
+CASES = {"spconv": ("spconv", False), "zeroseg3d_fp32": ("zeroseg3d", False), "zeroseg3d_bf16": ("zeroseg3d", True)}
 
 
 def _close(actual, expected, atol, bf16):
@@ -135,3 +137,28 @@ def test_bucket_sizes_cover_the_rows_with_little_padding_and_repeat():
     assert all(s >= n and s % 16 == 0 for n, s in zip(range(1, 100001), sizes))
     assert all(s <= 1.19 * n + 16 for n, s in zip(range(1, 100001), sizes))
     assert sizes == sorted(sizes) and len(set(sizes)) < 80   # few shapes, so their kernels are reused
+
+
+def test_own_rulebooks_are_used_on_large_inputs_and_give_spconvs_results(monkeypatch):
+    """Over OWN_RULEBOOK_MIN_VOXELS voxels the submanifold rulebook is models/rulebook.py's,
+    and the convolution equals spconv's own to the bit."""
+    from zeroseg3d.models import sparse_conv
+
+    calls = []
+    original = sparse_conv.submanifold_pairs
+    monkeypatch.setattr(sparse_conv, "submanifold_pairs", lambda *a: calls.append(len(a[0])) or original(*a))
+    spconv = import_spconv()
+    coords, features = _sparse_input()
+    assert len(coords) >= sparse_conv.OWN_RULEBOOK_MIN_VOXELS
+    torch.manual_seed(2)
+    theirs = spconv.SubMConv3d(8, 8, 3, bias=False, indice_key="s")
+    mine = sparse_modules().SubMConv3d(8, 8, 3, bias=False, indice_key="s")
+    mine.load_state_dict(theirs.state_dict())
+    x = spconv.SparseConvTensor(features, coords, [SIZE] * 3, 1)
+    with torch.no_grad():
+        assert torch.equal(mine(x).features, theirs(x).features)
+    assert calls == [len(coords)]
+    small = spconv.SparseConvTensor(features[:1000], coords[:1000], [SIZE] * 3, 1)
+    with torch.no_grad():
+        mine(small)
+    assert calls == [len(coords)]   # below the threshold spconv builds it

@@ -38,6 +38,10 @@ VARIANTS = {
 BACKBONES: Registry = Registry("backbone")
 
 
+def _relu() -> nn.Module:
+    return nn.ReLU(inplace=True)   # after batch norms and sums whose outputs nothing else reads
+
+
 def _norm(channels: int) -> nn.Module:
     return nn.BatchNorm1d(channels, eps=1e-3, momentum=0.1)
 
@@ -46,16 +50,18 @@ class _BasicBlock(nn.Module):
     def __init__(self, sp, channels_in: int, channels: int, key: str):
         super().__init__()
         self.conv = sp.spconv.SparseSequential(
-            sp.SubMConv3d(channels_in, channels, 3, bias=False, indice_key=key), _norm(channels), nn.ReLU(),
+            sp.SubMConv3d(channels_in, channels, 3, bias=False, indice_key=key), _norm(channels), _relu(),
             sp.SubMConv3d(channels, channels, 3, bias=False, indice_key=key), _norm(channels))
         self.skip = (sp.spconv.SparseSequential(sp.SubMConv3d(channels_in, channels, 1, bias=False), _norm(channels))
                      if channels_in != channels else None)
-        self.relu = nn.ReLU()
+        self.relu = _relu()
 
     def forward(self, x):
         identity = x.features if self.skip is None else self.skip(x).features
         out = self.conv(x)
-        return out.replace_feature(self.relu(out.features + identity))
+        # in place on the batch norm's fresh output (its backward does not read it): no
+        # (voxels x channels) copies per block
+        return out.replace_feature(self.relu(out.features.add_(identity)))
 
 
 class SparseUNet(nn.Module):
@@ -64,15 +70,15 @@ class SparseUNet(nn.Module):
         sp = sparse_modules()
         spconv = sp.spconv
         self.stem = spconv.SparseSequential(
-            sp.SubMConv3d(in_channels, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU(),
-            sp.SubMConv3d(spec.stem, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), nn.ReLU())
+            sp.SubMConv3d(in_channels, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), _relu(),
+            sp.SubMConv3d(spec.stem, spec.stem, 3, bias=False, indice_key="subm0"), _norm(spec.stem), _relu())
         self.down, self.encoder = nn.ModuleList(), nn.ModuleList()
         channels = spec.stem
         skips = [spec.stem]
         for level, (width, blocks) in enumerate(zip(spec.encoder, spec.encoder_blocks), start=1):
             self.down.append(spconv.SparseSequential(
                 sp.SparseConv3d(channels, width, 2, stride=2, bias=False, indice_key=f"down{level}"),
-                _norm(width), nn.ReLU()))
+                _norm(width), _relu()))
             self.encoder.append(nn.Sequential(*[
                 _BasicBlock(sp, width, width, f"subm{level}") for _ in range(blocks)]))
             channels = width
@@ -82,7 +88,7 @@ class SparseUNet(nn.Module):
             level = len(spec.encoder) - step
             self.up.append(spconv.SparseSequential(
                 sp.SparseInverseConv3d(channels, width, 2, bias=False, indice_key=f"down{level}"),
-                _norm(width), nn.ReLU()))
+                _norm(width), _relu()))
             skip = skips[level - 1]
             layers = [_BasicBlock(sp, width + skip, width, f"subm{level - 1}")]
             layers += [_BasicBlock(sp, width, width, f"subm{level - 1}") for _ in range(blocks - 1)]

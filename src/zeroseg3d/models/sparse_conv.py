@@ -10,8 +10,11 @@ are float32, so batch norms and everything after them run as before. In float32,
 tensors, spconv's own kernels run (in float32 they are as fast as this loop, and faster for
 narrow layers).
 
-A submanifold rulebook built by spconv on the CPU lists each neighbour pair once, for the
-offsets before the kernel's centre; the mirrored offset's pairs are the same pairs reversed.
+On the CPU the rulebooks of 3x3x3 submanifold convolutions (in both precisions) and of
+kernel-2 stride-2 ones (in bfloat16, where this module runs them) over 20,000 voxels or more
+come from models/rulebook.py in spconv's layout, 1.3-2.5x faster than spconv's hashing. A submanifold rulebook lists each
+neighbour pair once, for the offsets before the kernel's centre; the mirrored offset's pairs are
+the same pairs reversed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from zeroseg3d.models.rulebook import downsample_pairs, submanifold_pairs
+
+
+# below this many voxels spconv's hashing is as fast as models/rulebook.py, whose torch calls
+# cost a fixed ~2 ms (benchmarks/results/rulebook.json)
+OWN_RULEBOOK_MIN_VOXELS = 20_000
 
 
 def compute_dtype() -> torch.dtype:
@@ -152,8 +162,13 @@ class _CpuProducts:
 
     def forward(self, input):
         features = input.features
+        if features.is_cuda or input.is_quantized:
+            return super().forward(input)
+        if (self.subm and self.indice_key is not None and len(features) >= OWN_RULEBOOK_MIN_VOXELS
+                and self._submanifold3() and input.find_indice_pair(self.indice_key) is None):
+            input = self._with_rulebook(input)
         dtype = compute_dtype()
-        if features.is_cuda or input.is_quantized or dtype == torch.float32:
+        if dtype == torch.float32:
             return super().forward(input)
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
@@ -176,11 +191,14 @@ class _CpuProducts:
             out_indices, out_shape = data.out_indices, data.out_spatial_shape
         else:
             shape = input.spatial_shape
-            out_shape = shape if self.subm else ops.get_conv_output_size(
-                shape, self.kernel_size, self.stride, self.padding, self.dilation)
-            out_indices, pairs, counts = ops.get_indice_pairs(
-                input.indices, input.batch_size, shape, ConvAlgo.Native, self.kernel_size, self.stride,
-                self.padding, self.dilation, self.output_padding, self.subm, self.transposed)
+            if self._downsample2() and len(features) >= OWN_RULEBOOK_MIN_VOXELS:
+                out_indices, pairs, counts, out_shape = downsample_pairs(input.indices, shape)
+            else:
+                out_shape = shape if self.subm else ops.get_conv_output_size(
+                    shape, self.kernel_size, self.stride, self.padding, self.dilation)
+                out_indices, pairs, counts = ops.get_indice_pairs(
+                    input.indices, input.batch_size, shape, ConvAlgo.Native, self.kernel_size, self.stride,
+                    self.padding, self.dilation, self.output_padding, self.subm, self.transposed)
             data = IndiceData(out_indices, input.indices, pairs, counts, shape, out_shape, is_subm=self.subm,
                               algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
                               dilation=self.dilation, padding=self.padding)
@@ -200,6 +218,31 @@ class _CpuProducts:
 
     def _bias(self, out: torch.Tensor) -> torch.Tensor:
         return out if self.bias is None else out + self.bias
+
+    def _submanifold3(self) -> bool:
+        from spconv.core import ConvAlgo
+
+        return (self.subm and self.algo == ConvAlgo.Native and list(self.kernel_size) == [3, 3, 3]
+                and list(self.dilation) == [1, 1, 1])
+
+    def _downsample2(self) -> bool:
+        return (not self.subm and not self.transposed and list(self.kernel_size) == [2, 2, 2]
+                and list(self.stride) == [2, 2, 2] and list(self.padding) == [0, 0, 0]
+                and list(self.dilation) == [1, 1, 1])
+
+    def _with_rulebook(self, input):
+        """``input`` with this layer's submanifold rulebook under its indice key, built by
+        models/rulebook.py: spconv's forward and backward then reuse it instead of hashing."""
+        from spconv.core import ConvAlgo
+        from spconv.pytorch.core import IndiceData
+
+        pairs, counts = submanifold_pairs(input.indices, input.spatial_shape)
+        data = IndiceData(input.indices, input.indices, pairs, counts, input.spatial_shape, input.spatial_shape,
+                          is_subm=True, algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
+                          dilation=self.dilation, padding=self.padding)
+        result = input.shadow_copy()
+        result.indice_dict = {**input.indice_dict, self.indice_key: data}
+        return result
 
 
 @functools.cache

@@ -1,0 +1,127 @@
+"""Rulebook construction on the CPU: spconv's hash-table builder against models/rulebook.py,
+on the real scan at every level of the student's UNet (3x3x3 submanifold rulebooks and the
+kernel-2 stride-2 ones between levels), interleaved, medians; and the small student's
+inference with its rulebooks from each (the same weights and scan, alternated in one process;
+its outputs must be equal).
+
+    python benchmarks/bench_rulebook.py [--voxel 0.05 0.1] [--repeat 7]
+
+Writes benchmarks/results/rulebook.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import KITTI, write_result  # noqa: E402
+
+
+def _median_ms(fns: dict, repeat: int) -> dict:
+    """Median milliseconds of each function, the functions alternated in every round."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()   # warm-up
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
+def levels(voxel: float, repeat: int) -> list[dict]:
+    from spconv.core import ConvAlgo
+    from spconv.pytorch import ops
+
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.models.rulebook import downsample_pairs, submanifold_pairs
+    from zeroseg3d.models.spconv_compat import import_spconv
+
+    import_spconv()
+    frame = SemanticKITTI.from_root(KITTI, sequences=["00"])[0]
+    coords = collate([SampleBuilder(voxel, augment=None)(frame)])["voxel_coords"].int()
+    shape = [int(s) + 2 for s in coords[:, 1:].max(dim=0).values]
+    rows = []
+    for level in range(5):
+        def spconv_pairs(subm, coords=coords, shape=shape):
+            kernel, stride = ([3] * 3, [1] * 3) if subm else ([2] * 3, [2] * 3)
+            return ops.get_indice_pairs(coords, 1, shape, ConvAlgo.Native, kernel, stride, [0] * 3, [1] * 3,
+                                        [0] * 3, subm, False)
+
+        times = _median_ms({
+            "submanifold_spconv_ms": lambda: spconv_pairs(True),
+            "submanifold_zeroseg3d_ms": lambda c=coords, s=shape: submanifold_pairs(c, s),
+            "downsample_spconv_ms": lambda: spconv_pairs(False),
+            "downsample_zeroseg3d_ms": lambda c=coords, s=shape: downsample_pairs(c, s),
+        }, repeat)
+        rows.append({"voxel_size": voxel, "level": level, "voxels": len(coords), **times})
+        coords, _, _, shape = downsample_pairs(coords, shape)
+    return rows
+
+
+def inference(voxel: float, repeat: int) -> dict:
+    """The small student with spconv's rulebooks and with zeroseg3d's, alternated."""
+    import torch
+    import torch.nn.functional as F
+
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.models import sparse_conv
+    from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.segmentor import create_student
+    from zeroseg3d.utils.device import autocast
+
+    frame = SemanticKITTI.from_root(KITTI, sequences=["00"])[0]
+    batch = collate([SampleBuilder(voxel, augment=None)(frame)])
+    torch.manual_seed(0)
+    model = create_student(ModelConfig(backbone="small"), 512).eval()
+    text = F.normalize(torch.randn(19, 512), dim=-1)
+    products = sparse_conv._CpuProducts
+    own = products._submanifold3, products._downsample2
+    row = {"voxel_size": voxel, "voxels": len(batch["voxel_coords"])}
+    try:
+        for precision in ("fp32", "bf16"):
+            outputs = {}
+
+            def run(which):
+                products._submanifold3, products._downsample2 = (
+                    own if which == "zeroseg3d" else (lambda self: False, lambda self: False))
+                with torch.no_grad(), autocast("cpu", precision):
+                    outputs[which] = model(batch, text)["logits"]
+
+            times = _median_ms({which: (lambda w=which: run(w)) for which in ("spconv", "zeroseg3d")}, repeat)
+            row[f"small_inference_{precision}_spconv_rulebooks_s"] = times["spconv"] / 1000
+            row[f"small_inference_{precision}_zeroseg3d_rulebooks_s"] = times["zeroseg3d"] / 1000
+            row[f"small_inference_{precision}_equal_outputs"] = bool(torch.equal(outputs["spconv"], outputs["zeroseg3d"]))
+    finally:
+        products._submanifold3, products._downsample2 = own
+    return row
+
+
+def main() -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voxel", type=float, nargs="+", default=[0.05, 0.1])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    if not (KITTI / "sequences").is_dir():
+        return "rulebook: skipped (no ../shared/data)"
+    rows = [row for voxel in args.voxel for row in levels(voxel, args.repeat)]
+    students = [inference(voxel, args.repeat) for voxel in args.voxel]
+    write_result("rulebook", {"scan": "SemanticKITTI 00/000000", "levels": rows, "small_student": students})
+    lines = [f"rulebook {r['voxel_size']} m level {r['level']} ({r['voxels']} voxels): submanifold "
+             f"{r['submanifold_spconv_ms']:.1f} -> {r['submanifold_zeroseg3d_ms']:.1f} ms, downsample "
+             f"{r['downsample_spconv_ms']:.1f} -> {r['downsample_zeroseg3d_ms']:.1f} ms" for r in rows]
+    lines += [f"small student {s['voxel_size']} m {p} with spconv's -> zeroseg3d's rulebooks: "
+              f"{s[f'small_inference_{p}_spconv_rulebooks_s']:.3f} -> {s[f'small_inference_{p}_zeroseg3d_rulebooks_s']:.3f} s"
+              f" (equal outputs: {s[f'small_inference_{p}_equal_outputs']})" for s in students for p in ("fp32", "bf16")]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main())
