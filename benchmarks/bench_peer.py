@@ -3,7 +3,8 @@ SemanticKITTI configuration, benchmarks/reference_spunet.py), side by side in on
 
 Both networks get the same voxelized scans and the same harness: inference is the network,
 per-point logits and their argmax (the student: backbone, head into CLIP space, cosine against
-19 text embeddings; the reference: backbone and classifier); a training step is that forward,
+19 text embeddings, its batch norms folded as zeroseg3d's Segmenter runs it; the reference:
+backbone and classifier, as Pointcept runs it); a training step is that forward,
 cross-entropy on every point, backward and an AdamW step. Each (network, voxel size) runs in its
 own process, so its peak memory is its own; ``--rounds`` rounds alternate the (network, precision) processes
 and the medians are over every timed run of every round (``--repeat`` per process, after a
@@ -61,8 +62,11 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     import torch
     import torch.nn.functional as F
 
+    import copy
+
     from common import peak_rss_mb
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import to_device
 
@@ -95,9 +99,12 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
             out.append(time.perf_counter() - start)
         return out
 
+    # the student predicts as zeroseg3d's Segmenter runs it: batch norms folded (models/fold.py)
+    runner = model if network == "reference_spunet" else fold_batch_norms(copy.deepcopy(model))
+
     def infer():
         with torch.no_grad(), autocast():
-            model(batch, text)["logits"].argmax(1)
+            runner(batch, text)["logits"].argmax(1)
 
     def step():
         with autocast():
@@ -112,6 +119,7 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
         torch.cuda.reset_peak_memory_stats()
     inference = timed(infer)
     inference_memory = torch.cuda.max_memory_allocated() / 2**20 if gpu else peak_rss_mb()
+    runner = None   # the copy goes before training
     model.train()
     if gpu:
         torch.cuda.reset_peak_memory_stats()

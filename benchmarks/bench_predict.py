@@ -76,7 +76,7 @@ def main() -> None:
                                 "--device", "cpu"])
         amortised = (many - one) / (len(scans) - 1)
         start = time.perf_counter()
-        metrics = evaluate(segmenter.model, segmenter.text_embeddings, validation, validation.split, "cpu",
+        metrics = evaluate(segmenter.network, segmenter.text_embeddings, validation, validation.split, "cpu",
                            progress=False)
         evaluate_per_frame = (time.perf_counter() - start) / len(validation)
         evaluate_command = command_seconds(["evaluate", str(checkpoint), "--out", f"{tmp}/eval", "--device", "cpu"])

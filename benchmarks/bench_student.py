@@ -16,11 +16,14 @@ SETTINGS = [("small", 0.05, "auto"), ("small", 0.1, "auto"), ("minkunet18", 0.05
 
 
 def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
+    import copy
+
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     from common import peak_rss_mb, timed
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import autocast, to_device
@@ -49,15 +52,15 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
         optimizer.step()
         sync()
 
-    model.eval()
+    runner = fold_batch_norms(copy.deepcopy(model))   # as zeroseg3d's Segmenter predicts
 
     def infer():  # read the scan from disk, voxelize, run, take the labels
         with torch.no_grad(), autocast(device, precision):
-            model(to_device(collate([builder(dataset[0])]), device), text)["logits"].argmax(1).cpu()
+            runner(to_device(collate([builder(dataset[0])]), device), text)["logits"].argmax(1).cpu()
 
     def network_only():  # the scan already voxelized and on the device
         with torch.no_grad(), autocast(device, precision):
-            model(batch, text)["logits"].argmax(1)
+            runner(batch, text)["logits"].argmax(1)
         sync()
 
     if gpu:
@@ -65,6 +68,7 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     inference = timed(infer, repeat=3)
     network = timed(network_only, repeat=5)
     inference_rss = peak_rss_mb()
+    runner = None   # the copy goes before training
     model.train()
     train_step = timed(step, repeat=3)
     row = {"backbone": backbone, "voxel_size": voxel, "device": device, "precision": precision, "points": frame.num_points,

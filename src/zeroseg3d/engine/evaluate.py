@@ -82,6 +82,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, split_name: str
     from zeroseg3d.engine.builder import eval_set, load_student
     from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
     from zeroseg3d.engine.visualize import confusion_picture, iou_chart
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.utils.device import resolve_device
 
     out = Path(out)
@@ -93,6 +94,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, split_name: str
         raise CheckpointError(f"{checkpoint}: trained with classes {state['vocabulary']}, the data has "
                               f"{dataset.frames.vocabulary.names}; evaluate with the same vocabulary")
     device = resolve_device(device)
+    model = fold_batch_norms(model)   # inference only from here
     metrics = evaluate(model.to(device), state["text_embeddings"], dataset, dataset.split, device,
                        precision=config.train.precision)
     save_metrics(metrics, out)

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,7 +40,7 @@ class Segmenter:
         config names); ``synonyms``: the prompts' words per known class name (default: the
         config's vocabulary); ``workdir``: where training ran, for the config's relative paths;
         ``precision``: the network's (utils/device.py; default the one it trained in)."""
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval()   # as trained: what bundles export
         self.teacher_identity = teacher_identity   # the CLIP weights the student was trained with
         self.config = config
         self.vocabulary = list(vocabulary)
@@ -150,6 +152,14 @@ class Segmenter:
         return config
 
     # -- prediction -----------------------------------------------------------------------
+    @functools.cached_property
+    def network(self) -> torch.nn.Module:
+        """The student that predicts: a copy of ``model`` with its batch norms folded into the
+        layers before them (models/fold.py), the same outputs within float32 rounding."""
+        from zeroseg3d.models.fold import fold_batch_norms
+
+        return fold_batch_norms(copy.deepcopy(self.model))
+
     @torch.no_grad()
     def predict(self, points: np.ndarray | Frame, classes: Sequence[str] | None = None) -> Prediction:
         frame = points if isinstance(points, Frame) else _frame_from_array(points)
@@ -158,7 +168,7 @@ class Segmenter:
         sample = self.builder(Frame(frame.frame_id, frame.points))
         batch = to_device(collate([sample]), self.device)
         with autocast(self.device, self.precision):
-            logits = self.model(batch, text.to(self.device))["logits"].float()
+            logits = self.network(batch, text.to(self.device))["logits"].float()
         scores, labels = logits.softmax(dim=1).max(dim=1)
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
 

@@ -169,6 +169,11 @@ class _CpuProducts:
             input = self._with_rulebook(input)
         dtype = compute_dtype()
         if dtype == torch.float32:
+            if self.bias is not None and not self.training and not self.conv1x1:
+                # spconv's CPU kernels take no bias at inference (it asserts); its training
+                # branch adds the bias after the convolution, which is all a bias is
+                return self._conv_forward(True, input, self.weight, self.bias, name=self.name,
+                                          sparse_unique_name=self._sparse_unique_name)
             return super().forward(input)
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
@@ -217,7 +222,7 @@ class _CpuProducts:
         return result
 
     def _bias(self, out: torch.Tensor) -> torch.Tensor:
-        return out if self.bias is None else out + self.bias
+        return out if self.bias is None else out.add_(self.bias)   # ``out`` is this layer's own
 
     def _submanifold3(self) -> bool:
         from spconv.core import ConvAlgo
