@@ -1,8 +1,8 @@
 """Rulebook construction on the CPU: spconv's hash-table builder against models/rulebook.py,
 on the real scan at every level of the student's UNet (3x3x3 submanifold rulebooks and the
 kernel-2 stride-2 ones between levels), interleaved, medians; and the small student's
-inference with its rulebooks from each (the same weights and scan, alternated in one process;
-its outputs must be equal).
+inference with its rulebooks from each and with its batch norms folded too (the same weights
+and scan, alternated in one process; the rulebooks must give equal outputs).
 
     python benchmarks/bench_rulebook.py [--voxel 0.05 0.1] [--repeat 7]
 
@@ -66,14 +66,21 @@ def levels(voxel: float, repeat: int) -> list[dict]:
 
 
 def inference(voxel: float, repeat: int) -> dict:
-    """The small student with spconv's rulebooks and with zeroseg3d's, alternated."""
+    """The small student's inference (fp32 and bf16) three ways, alternated in one process:
+    with spconv's rulebooks, with zeroseg3d's, and with zeroseg3d's and its batch norms folded
+    (models/fold.py, as zeroseg3d's Segmenter predicts); the same weights (batch norms with
+    statistics away from the identity) and scan."""
+    import copy
+
     import torch
     import torch.nn.functional as F
+    from torch import nn
 
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.models import sparse_conv
     from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.models.segmentor import create_student
     from zeroseg3d.utils.device import autocast
 
@@ -81,24 +88,37 @@ def inference(voxel: float, repeat: int) -> dict:
     batch = collate([SampleBuilder(voxel, augment=None)(frame)])
     torch.manual_seed(0)
     model = create_student(ModelConfig(backbone="small"), 512).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_var.uniform_(0.5, 2.0)
+                m.running_mean.normal_(0.0, 0.5)
+    folded = fold_batch_norms(copy.deepcopy(model))
     text = F.normalize(torch.randn(19, 512), dim=-1)
     products = sparse_conv._CpuProducts
     own = products._submanifold3, products._downsample2
+    variants = {"spconv_rulebooks": (model, False), "zeroseg3d_rulebooks": (model, True),
+                "zeroseg3d_rulebooks_folded": (folded, True)}
     row = {"voxel_size": voxel, "voxels": len(batch["voxel_coords"])}
     try:
         for precision in ("fp32", "bf16"):
             outputs = {}
 
-            def run(which):
+            def run(name):
+                network, ours = variants[name]
                 products._submanifold3, products._downsample2 = (
-                    own if which == "zeroseg3d" else (lambda self: False, lambda self: False))
+                    own if ours else (lambda self: False, lambda self: False))
                 with torch.no_grad(), autocast("cpu", precision):
-                    outputs[which] = model(batch, text)["logits"]
+                    outputs[name] = network(batch, text)["logits"]
 
-            times = _median_ms({which: (lambda w=which: run(w)) for which in ("spconv", "zeroseg3d")}, repeat)
-            row[f"small_inference_{precision}_spconv_rulebooks_s"] = times["spconv"] / 1000
-            row[f"small_inference_{precision}_zeroseg3d_rulebooks_s"] = times["zeroseg3d"] / 1000
-            row[f"small_inference_{precision}_equal_outputs"] = bool(torch.equal(outputs["spconv"], outputs["zeroseg3d"]))
+            times = _median_ms({name: (lambda n=name: run(n)) for name in variants}, repeat)
+            for name in variants:
+                row[f"{precision}_{name}_s"] = times[name] / 1000
+            reference = outputs["spconv_rulebooks"]
+            row[f"{precision}_rulebooks_equal_outputs"] = bool(torch.equal(reference, outputs["zeroseg3d_rulebooks"]))
+            row[f"{precision}_folded_max_logit_change"] = float((outputs["zeroseg3d_rulebooks_folded"] - reference).abs().max())
+            row[f"{precision}_folded_same_labels"] = float(
+                (outputs["zeroseg3d_rulebooks_folded"].argmax(1) == reference.argmax(1)).float().mean())
     finally:
         products._submanifold3, products._downsample2 = own
     return row
@@ -117,9 +137,10 @@ def main() -> str:
     lines = [f"rulebook {r['voxel_size']} m level {r['level']} ({r['voxels']} voxels): submanifold "
              f"{r['submanifold_spconv_ms']:.1f} -> {r['submanifold_zeroseg3d_ms']:.1f} ms, downsample "
              f"{r['downsample_spconv_ms']:.1f} -> {r['downsample_zeroseg3d_ms']:.1f} ms" for r in rows]
-    lines += [f"small student {s['voxel_size']} m {p} with spconv's -> zeroseg3d's rulebooks: "
-              f"{s[f'small_inference_{p}_spconv_rulebooks_s']:.3f} -> {s[f'small_inference_{p}_zeroseg3d_rulebooks_s']:.3f} s"
-              f" (equal outputs: {s[f'small_inference_{p}_equal_outputs']})" for s in students for p in ("fp32", "bf16")]
+    lines += [f"small student {s['voxel_size']} m {p}: spconv's rulebooks {s[f'{p}_spconv_rulebooks_s']:.3f} s, "
+              f"zeroseg3d's {s[f'{p}_zeroseg3d_rulebooks_s']:.3f} s (equal outputs: {s[f'{p}_rulebooks_equal_outputs']}), "
+              f"and batch norms folded {s[f'{p}_zeroseg3d_rulebooks_folded_s']:.3f} s (same labels: "
+              f"{100 * s[f'{p}_folded_same_labels']:.2f}%)" for s in students for p in ("fp32", "bf16")]
     return "\n".join(lines)
 
 
