@@ -1,10 +1,10 @@
 """Rulebooks of the student's two CPU convolution shapes, built in torch, in spconv's layout.
 
 A rulebook lists, per kernel offset, the (input row, output row) pairs a sparse convolution
-sums over. spconv builds them on the CPU with a hash table on one thread (53 ms for the 91,767
-voxels of a KITTI scan at 0.05 m); the sorted-key searches here take a third of that
-(docs/results.md) and give spconv's layout, so spconv's kernels and its backward use them
-unchanged:
+sums over. spconv builds them on the CPU with a hash table on one thread (45 ms for the 91,767
+voxels of a KITTI scan at 0.05 m); the sorted-key searches here take half of that
+(benchmarks/bench_rulebook.py, docs/results.md) and give spconv's layout, so spconv's kernels
+and its backward use them unchanged:
 
 - ``pairs`` (2, offsets, N) int32: row 0 the input rows, row 1 the output rows, -1 after each
   offset's count; ``counts`` (offsets,) int32.
