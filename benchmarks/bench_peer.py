@@ -58,16 +58,16 @@ def build(network: str):
 
 
 def measure(network: str, voxel: float, repeat: int, batch_size: int, precision: str) -> dict:
+    import copy
+
     import numpy as np
     import torch
     import torch.nn.functional as F
 
-    import copy
-
     from common import peak_rss_mb
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.utils.device import to_device
 
     gpu = torch.cuda.is_available()

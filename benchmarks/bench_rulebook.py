@@ -95,8 +95,7 @@ def inference(voxel: float, repeat: int) -> dict:
                 m.running_mean.normal_(0.0, 0.5)
     folded = fold_batch_norms(copy.deepcopy(model))
     text = F.normalize(torch.randn(19, 512), dim=-1)
-    products = sparse_conv._CpuProducts
-    own = products._submanifold3, products._downsample2
+    threshold = sparse_conv.OWN_RULEBOOK_MIN_VOXELS
     variants = {"spconv_rulebooks": (model, False), "zeroseg3d_rulebooks": (model, True),
                 "zeroseg3d_rulebooks_folded": (folded, True)}
     row = {"voxel_size": voxel, "voxels": len(batch["voxel_coords"])}
@@ -106,8 +105,8 @@ def inference(voxel: float, repeat: int) -> dict:
 
             def run(name):
                 network, ours = variants[name]
-                products._submanifold3, products._downsample2 = (
-                    own if ours else (lambda self: False, lambda self: False))
+                # no scan reaches an infinite threshold: spconv builds every rulebook
+                sparse_conv.OWN_RULEBOOK_MIN_VOXELS = threshold if ours else float("inf")
                 with torch.no_grad(), autocast("cpu", precision):
                     outputs[name] = network(batch, text)["logits"]
 
@@ -120,7 +119,7 @@ def inference(voxel: float, repeat: int) -> dict:
             row[f"{precision}_folded_same_labels"] = float(
                 (outputs["zeroseg3d_rulebooks_folded"].argmax(1) == reference.argmax(1)).float().mean())
     finally:
-        products._submanifold3, products._downsample2 = own
+        sparse_conv.OWN_RULEBOOK_MIN_VOXELS = threshold
     return row
 
 

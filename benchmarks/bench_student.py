@@ -25,11 +25,11 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     import torch.nn.functional as F
 
     from common import peak_rss_mb, timed
-    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import autocast, to_device
     from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.models.segmentor import create_student
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

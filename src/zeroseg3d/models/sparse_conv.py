@@ -164,8 +164,8 @@ class _CpuProducts:
         features = input.features
         if features.is_cuda or input.is_quantized:
             return super().forward(input)
-        if (self.subm and self.indice_key is not None and len(features) >= OWN_RULEBOOK_MIN_VOXELS
-                and self._submanifold3() and input.find_indice_pair(self.indice_key) is None):
+        if (self.indice_key is not None and len(features) >= OWN_RULEBOOK_MIN_VOXELS and self._submanifold3()
+                and input.find_indice_pair(self.indice_key) is None):
             input = self._with_rulebook(input)
         dtype = compute_dtype()
         if dtype == torch.float32:
