@@ -1,55 +1,80 @@
 """Does training wait on data? The training data path (read from disk, pair with the camera
-and occlusion test, voxelize, collate) through a DataLoader, against the training step rate
-that bench_student measured for the same voxel size and device (loader target: 10x the step
-rate)."""
+and occlusion test, voxelize, collate) through the training loader, against the training step
+rate that bench_student measured for the same voxel size and device (loader target: 10x the
+step rate); and what one scan costs on one thread, stage by stage.
+
+    python benchmarks/bench_loader.py [--scan-only]
+
+``--scan-only`` prints the per-scan stages and writes nothing; it uses only what older
+versions have too, so that ``PYTHONPATH=OLD/src python benchmarks/bench_loader.py --scan-only``
+compares a checkout of another commit with this one.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 
-from common import KITTI, RESULTS, target_line, write_result
+from common import KITTI, RESULTS, loader_batches_per_s, target_line, write_result
 
 BATCH_SIZE = 2
 VOXEL = 0.05
 
 
-class RepeatedFrames:
-    """``length`` samples cycling over the real frames, built as training builds them."""
-
-    def __init__(self, dataset, builder, length: int):
-        self.dataset, self.builder, self.length = dataset, builder, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int):
-        return self.builder(self.dataset[index % len(self.dataset)])
-
-
-def batches_per_second(dataset, workers: int) -> float:
+def scan_stages(frames, repeat: int = 30) -> dict[str, float]:
+    """Median milliseconds per scan on one thread: reading (and checking) a frame, voxelizing
+    it, and reading and building a whole training sample (pairing and occlusion included;
+    timed alone, in a loop of its own, pairing's temporaries make it look slower than it is
+    inside the sample)."""
+    import numpy as np
     import torch
+    from threadpoolctl import threadpool_limits
 
-    from zeroseg3d.datasets.pipeline import collate
+    from zeroseg3d.datasets.pipeline import SampleBuilder
+    from zeroseg3d.geometry.voxelize import voxelize
 
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, collate_fn=collate, num_workers=workers)
-    iterator = iter(loader)
-    next(iterator)  # start the workers before timing
-    start = time.perf_counter()
-    count = sum(1 for _ in iterator)
-    return count / (time.perf_counter() - start)
+    builder = SampleBuilder(VOXEL)
+    loaded = [frames[i] for i in range(len(frames))]
+    stages = {"read": lambda i: frames[i % len(frames)],
+              "voxelize": lambda i: voxelize(loaded[i % len(loaded)].xyz, VOXEL),
+              "read_and_build": lambda i: builder(frames[i % len(frames)])}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            out = {}
+            for name, stage in stages.items():
+                for i in range(len(frames)):
+                    stage(i)
+                times = []
+                for i in range(repeat):
+                    start = time.perf_counter()
+                    stage(i)
+                    times.append(time.perf_counter() - start)
+                out[name] = 1000 * float(np.median(times))
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 def main() -> str:
     from zeroseg3d.datasets.pipeline import SampleBuilder
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scan-only", action="store_true", help="the per-scan stages only; writes nothing")
+    args = parser.parse_args()
     if not (KITTI / "sequences").is_dir():
         return "loader: skipped (no ../shared/data)"
     frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    dataset = RepeatedFrames(frames, SampleBuilder(VOXEL), 2 * BATCH_SIZE * 12)
-    rates = {f"workers_{w}": batches_per_second(dataset, w) for w in (0, 2)}
+    stages = scan_stages(frames)
+    line = "per scan, one thread: " + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items())
+    if args.scan_only:
+        return line
+    print(line)
+    rates = {f"workers_{w}": loader_batches_per_s(frames, SampleBuilder(VOXEL), BATCH_SIZE, w) for w in (0, 2)}
     student_path = RESULTS / "student.json"
     step_rate = None
     if student_path.is_file():
@@ -57,7 +82,8 @@ def main() -> str:
         row = next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == VOXEL)
         step_rate = 1 / (row["train_step_s"] * BATCH_SIZE)   # the step was timed on one scan
     best = max(rates.values())
-    write_result("loader", {"batch_size": BATCH_SIZE, "voxel_size": VOXEL, "batches_per_s": rates,
+    write_result("loader", {"batch_size": BATCH_SIZE, "voxel_size": VOXEL, "scan_stages_ms": stages,
+                            "batches_per_s": rates,
                             "train_steps_per_s": step_rate,
                             "loader_over_step_rate": None if step_rate is None else best / step_rate})
     if step_rate is None:

@@ -83,7 +83,8 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     autocast = lambda: torch.autocast(device, dtype=dtype, enabled=dtype is not None)  # noqa: E731
-    scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")
+    # on a GPU the sparse convolutions run in float16 under either autocast dtype (utils/device.grad_scaler)
+    scaler = torch.amp.GradScaler(device, enabled=gpu and dtype is not None)
     sync = torch.cuda.synchronize if gpu else (lambda: None)
 
     def timed(fn) -> list[float]:
@@ -156,25 +157,16 @@ def merge_rounds(rounds: list[dict]) -> dict:
     return row
 
 
-def loader_rate(voxel: float, batch_size: int, workers: int) -> float:
-    """Training batches per second through a DataLoader (read, pair, voxelize, collate)."""
-    import time
+def loader_rate(voxel: float, batch_size: int, workers: int, device: str) -> float:
+    """Training batches per second through the training loader (read, pair, voxelize, collate,
+    pinned for a GPU)."""
+    from common import loader_batches_per_s
 
-    import torch
-    from bench_loader import RepeatedFrames
-
-    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.pipeline import SampleBuilder
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
 
     frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    dataset = RepeatedFrames(frames, SampleBuilder(voxel), batch_size * 24)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
-                                         num_workers=workers, persistent_workers=workers > 0)
-    iterator = iter(loader)
-    next(iterator)
-    start = time.perf_counter()
-    count = sum(1 for _ in iterator)
-    return count / (time.perf_counter() - start)
+    return loader_batches_per_s(frames, SampleBuilder(voxel), batch_size, workers, device)
 
 
 def main() -> None:
@@ -186,7 +178,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="processes per network, alternating")
     parser.add_argument("--batch", type=int, default=None, help="scans per step (default: 1 CPU, 8 GPU)")
     parser.add_argument("--precision", nargs="+", default=None, help="fp32 | fp16 | bf16 (default: fp32 bf16 CPU; fp32 fp16 GPU)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 4, 8], help="loader workers tried on a GPU")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 8, 16], help="loader workers tried on a GPU")
     parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -249,7 +241,9 @@ def main() -> None:
         fastest = min(ours, key=lambda r: r["train_step_s"]) if ours else None  # the hardest step to feed
         if fastest:
             step_rate = 1 / fastest["train_step_s"]
-            rates = {f"workers_{w}": loader_rate(fastest["voxel_size"], batch, w) for w in args.workers}
+            rates = {f"workers_{w}": loader_rate(fastest["voxel_size"], batch, w, "cuda") for w in args.workers}
+            most = max(args.workers)   # pinning costs the main process a copy of every batch
+            rates[f"workers_{most}_unpinned"] = loader_rate(fastest["voxel_size"], batch, most, "cpu")
             result["loader"] = {"voxel_size": fastest["voxel_size"], "batches_per_s": rates,
                                 "train_steps_per_s": step_rate,
                                 "loader_over_step_rate": max(rates.values()) / step_rate}

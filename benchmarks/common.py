@@ -42,6 +42,37 @@ def timed(fn, repeat: int = 3, warmup: int = 1) -> float:
     return sorted(times)[len(times) // 2]
 
 
+class RepeatedFrames:
+    """``length`` samples cycling over ``frames``, built by ``builder`` as training builds them."""
+
+    def __init__(self, frames, builder, length: int):
+        self.frames, self.builder, self.length = frames, builder, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        return self.builder(self.frames[index % len(self.frames)])
+
+
+def loader_batches_per_s(frames, builder, batch_size: int, workers: int, device: str = "cpu") -> float:
+    """Steady-state batches per second of the training loader (engine/data.make_loader) over
+    ``frames``: the batches the workers prefetched while starting are taken before the clock
+    starts, so that only what they build while timed is counted."""
+    from zeroseg3d.engine.data import make_loader
+
+    skip = max(1, 4 * workers)   # make_loader's prefetch depth
+    timed_batches = max(12, 4 * workers)
+    length = batch_size * (skip + timed_batches)
+    batches = [list(range(i, i + batch_size)) for i in range(0, length, batch_size)]
+    iterator = iter(make_loader(RepeatedFrames(frames, builder, length), batches, workers, device))
+    for _ in range(skip):
+        next(iterator)
+    start = time.perf_counter()
+    count = sum(1 for _ in iterator)
+    return count / (time.perf_counter() - start)
+
+
 def write_result(name: str, result: dict, path: Path | None = None) -> Path:
     """``result`` with the benchmark's name, the device and the date, to ``path``
     (default benchmarks/results/NAME.json)."""

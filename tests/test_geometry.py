@@ -86,6 +86,35 @@ def test_voxelize():
     np.testing.assert_array_equal(vox.counts[vox.point_to_voxel], [2, 2, 1, 1])
 
 
+
+def test_voxelize_is_the_sorted_unique_of_integer_voxel_keys(rng):
+    # a scan-like cloud (negative coordinates, float32 input, points sharing voxels): voxels in
+    # key order, each point in the voxel its floored coordinates name, counts that add up
+    xyz = rng.normal(0, 20, (5000, 3)).astype(np.float32)
+    xyz[2500:] = xyz[:2500] + 0.01   # many points share a voxel with another
+    vox = voxelize(xyz, 0.1)
+    grid = np.floor((xyz.astype(np.float64) - vox.origin) / 0.1).astype(np.int64)
+    np.testing.assert_array_equal(vox.coords[vox.point_to_voxel], grid)
+    keys = [tuple(c) for c in vox.coords]
+    assert keys == sorted(set(keys))
+    assert vox.coords.min() == 0 and vox.coords.dtype == np.int32 and vox.point_to_voxel.dtype == np.int64
+    np.testing.assert_array_equal(vox.counts, np.bincount(vox.point_to_voxel, minlength=vox.num_voxels))
+
+
+def test_projection_equals_the_matrix_form_for_any_camera(rng):
+    # a general camera (rotation about all axes, skewed intrinsics) and float32 points given as
+    # a strided view, as frames hold them
+    q = rng.normal(size=4)
+    T = make_transform(quaternion_to_matrix(q / np.linalg.norm(q)), rng.normal(0, 2, 3))
+    K_general = np.array([[700.0, 3.0, 610.0], [0.0, 690.0, 180.0], [0.0, 0.0, 1.0]])
+    points = rng.normal(0, 15, (1000, 4)).astype(np.float32)
+    uv, depth = project_points(points[:, :3], K_general, T)
+    cam = points[:, :3].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
+    pixels = cam @ K_general.T
+    np.testing.assert_allclose(depth, cam[:, 2], rtol=1e-12, atol=1e-12)
+    front = cam[:, 2] > 0.1
+    np.testing.assert_allclose(uv[front], pixels[front, :2] / pixels[front, 2:3], rtol=1e-9, atol=1e-9)
+
 def _frame(rng, n=2000):
     xyz = np.concatenate([rng.uniform([2, -8, -2], [30, 8, 2], (n, 3))])
     points = np.concatenate([xyz, rng.uniform(0, 1, (n, 1))], axis=1).astype(np.float32)

@@ -162,3 +162,19 @@ def test_own_rulebooks_are_used_on_large_inputs_and_give_spconvs_results(monkeyp
     with torch.no_grad():
         mine(small)
     assert calls == [len(coords)]   # below the threshold spconv builds it
+
+
+def test_gpu_dtype_is_float16_only_under_cuda_autocast_and_cpu_training_is_unscaled():
+    # spconv has no bfloat16 GPU kernels: under any CUDA autocast the convolutions run in float16
+    # and the loss is scaled; the CPU never is (its bfloat16 needs no scaling)
+    from zeroseg3d.errors import ConfigError
+    from zeroseg3d.models.sparse_conv import gpu_compute_dtype
+    from zeroseg3d.utils.device import grad_scaler
+
+    assert gpu_compute_dtype() is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert gpu_compute_dtype() is None
+    for precision in ("auto", "fp32", "bf16"):
+        assert not grad_scaler("cpu", precision).is_enabled()
+    with pytest.raises(ConfigError, match="precision"):
+        grad_scaler("cpu", "fp16")

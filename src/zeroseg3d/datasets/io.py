@@ -27,17 +27,19 @@ def check_points(points: np.ndarray, path: str | Path) -> np.ndarray:
         raise DataError(path, f"expected points of shape (N, 4), got {points.shape}")
     if points.shape[0] == 0:
         raise DataError(path, "empty scan: no points")
-    bad = ~np.isfinite(points[:, :3]).all(axis=1)
-    if bad.any():
-        raise DataError(
-            path, f"{int(bad.sum())} of {len(points)} points have NaN or inf coordinates "
-            f"(first at row {int(np.flatnonzero(bad)[0])})"
-        )
-    bad = ~np.isfinite(points[:, 3])
-    if bad.any():
+    if not np.isfinite(points).all():   # one pass over the whole array; the details only when needed
+        bad = ~np.isfinite(points[:, :3]).all(axis=1)
+        if bad.any():
+            raise DataError(
+                path, f"{int(bad.sum())} of {len(points)} points have NaN or inf coordinates "
+                f"(first at row {int(np.flatnonzero(bad)[0])})"
+            )
+        bad = ~np.isfinite(points[:, 3])
         raise DataError(path, f"{int(bad.sum())} of {len(points)} points have a NaN or inf intensity "
                               f"(first at row {int(np.flatnonzero(bad)[0])})")
-    extent = points[:, :3].max(axis=0).astype(np.float64) - points[:, :3].min(axis=0)
+    # per column: a reduction along the long axis of (N, 4) is several times slower
+    columns = np.ascontiguousarray(points[:, :3].T)
+    extent = columns.max(axis=1).astype(np.float64) - columns.min(axis=1)
     if extent.max() > MAX_EXTENT_M:
         far = np.abs(points[:, :3] - np.median(points[:, :3], axis=0)).max(axis=1) > MAX_EXTENT_M / 2
         raise DataError(path, f"the scan spans {extent.max():.3g} m ({int(far.sum())} points lie over "

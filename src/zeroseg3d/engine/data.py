@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from zeroseg3d.datasets.base import FrameDataset
-from zeroseg3d.datasets.pipeline import Sample, SampleBuilder
+from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.cache import TeacherCache, point_labels
@@ -124,3 +124,21 @@ class SegmentationSet(torch.utils.data.Dataset):
         sample.pair_extras["pair_patch"] = patch
         sample.patch_features = (np.concatenate(tables) if tables
                                  else np.zeros((0, features.shape[1]), np.float16))
+
+
+def _one_thread_per_worker(worker_id: int) -> None:
+    # torch limits itself to one thread in a loader process; numpy's BLAS would start one
+    # thread per core in every worker and oversubscribe the machine
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def make_loader(dataset, batch_sampler, workers: int = 0, device: str = "cpu") -> torch.utils.data.DataLoader:
+    """Batches of ``dataset`` (``collate``d) in the order of ``batch_sampler`` (lists of
+    indices), built by ``workers`` processes of one thread each; in page-locked memory for a
+    CUDA ``device``, so that the copy to it can overlap the step."""
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
+        worker_init_fn=_one_thread_per_worker if workers else None, pin_memory=str(device).startswith("cuda"),
+        prefetch_factor=4 if workers else None)

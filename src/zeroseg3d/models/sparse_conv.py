@@ -7,7 +7,7 @@ is, per kernel offset, ``out[o] += x[i] @ W_k`` with torch's index_select / mm /
 the products in bfloat16 (the CPU's bfloat16 units do 2-3x the float32 matrix rate at the
 student's widths: docs/results.md) and the sums in float32; the features that leave a layer
 are float32, so batch norms and everything after them run as before. In float32, and for GPU
-tensors, spconv's own kernels run (in float32 they are as fast as this loop, and faster for
+tensors, spconv's own kernels run (on a GPU under autocast, in float16: ``gpu_compute_dtype``) (in float32 they are as fast as this loop, and faster for
 narrow layers).
 
 On the CPU the rulebooks of 3x3x3 submanifold convolutions (in both precisions) and of
@@ -38,6 +38,13 @@ def compute_dtype() -> torch.dtype:
     if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
         return torch.bfloat16
     return torch.float32
+
+
+def gpu_compute_dtype() -> torch.dtype | None:
+    """The dtype of sparse convolutions on a GPU under autocast (None outside it): float16
+    whatever autocast's dtype, as spconv's own training path casts (spconv 2.3.8 has no
+    bfloat16 kernels: KeyError)."""
+    return torch.float16 if torch.is_autocast_enabled("cuda") else None
 
 
 def rules(pairs: torch.Tensor, counts: list[int], subm: bool, inverse: bool) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -162,8 +169,19 @@ class _CpuProducts:
 
     def forward(self, input):
         features = input.features
-        if features.is_cuda or input.is_quantized:
+        if input.is_quantized:
             return super().forward(input)
+        if features.is_cuda:
+            dtype = gpu_compute_dtype()
+            if dtype is None:
+                return super().forward(input)
+            # Under autocast spconv's inference ran in the features' dtype (float32 SIMT kernels,
+            # no tensor cores: 4-5x slower, benchmarks/results/gpu_student.json); here training
+            # and inference both run in float16 on the tensor cores.
+            with torch.autocast("cuda", enabled=False):
+                return self._conv_forward(self.training, input.replace_feature(features.to(dtype)),
+                                          self.weight.to(dtype), None if self.bias is None else self.bias.to(dtype),
+                                          name=self.name, sparse_unique_name=self._sparse_unique_name)
         if (self.indice_key is not None and len(features) >= OWN_RULEBOOK_MIN_VOXELS and self._submanifold3()
                 and input.find_indice_pair(self.indice_key) is None):
             input = self._with_rulebook(input)

@@ -36,15 +36,30 @@ def to_device(batch: dict, device: str) -> dict:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def _mixed(device: str, precision: str) -> tuple[str, bool]:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return kind, precision == "bf16" or (precision == "auto" and kind == "cuda")
+
+
 def autocast(device: str, precision: str):
     """The context a network runs in: ``auto`` is bfloat16 mixed precision on a GPU and float32
     on the CPU; ``bf16`` is bfloat16 products on either (on the CPU through zeroseg3d's sparse
     convolution kernels, models/sparse_conv.py: fast where the CPU has bfloat16 units,
-    avx512_bf16 or AMX); ``fp32`` is float32 throughout."""
+    avx512_bf16 or AMX); ``fp32`` is float32 throughout. On a GPU the sparse convolutions run in
+    float16 under it (spconv has no bfloat16 kernels; models/sparse_conv.gpu_compute_dtype)."""
     import torch
 
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    enabled = precision == "bf16" or (precision == "auto" and kind == "cuda")
+    kind, enabled = _mixed(device, precision)
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=enabled)
+
+
+def grad_scaler(device: str, precision: str):
+    """The loss scaler of a training step: on a GPU under autocast the sparse convolutions and
+    their gradients are float16, whose small gradients would flush to zero unscaled; disabled
+    (a pass-through) elsewhere."""
+    import torch
+
+    kind, enabled = _mixed(device, precision)
+    return torch.amp.GradScaler(kind, enabled=enabled and kind == "cuda")
