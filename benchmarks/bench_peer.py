@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import KITTI, write_result  # noqa: E402
+from common import KITTI, merge_rounds, write_result  # noqa: E402
 
 NETWORKS = ("zeroseg3d_minkunet34", "reference_spunet")
 
@@ -137,22 +137,15 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     return row
 
 
-def merge_rounds(rounds: list[dict]) -> dict:
+def merge_rows(rounds: list[dict]) -> dict:
     """One row from the rounds of one (network, voxel size, precision): medians over every
     run of every round, the largest peak memory."""
-    import numpy as np
-
     good = [r for r in rounds if "error" not in r]
     if not good:
         return rounds[0]
-    row = dict(good[0])
-    row["inference_runs_s"] = [t for r in good for t in r["inference_runs_s"]]
-    row["train_runs_s"] = [t for r in good for t in r["train_runs_s"]]
-    row["inference_s"] = float(np.median(row["inference_runs_s"]))
-    row["train_step_s"] = float(np.median(row["train_runs_s"]))
+    row = merge_rounds(good, {"inference_s": "inference_runs_s", "train_step_s": "train_runs_s"},
+                       ("peak_memory_mb_inference", "peak_memory_mb_train"))
     row["scans_per_s_inference"] = row["batch_size"] / row["inference_s"]
-    for key in ("peak_memory_mb_inference", "peak_memory_mb_train"):
-        row[key] = max(r[key] for r in good)
     row["rounds"] = len(good)
     return row
 
@@ -211,7 +204,7 @@ def main() -> None:
                     continue
                 runs[network, precision].append(json.loads(out.stdout.strip().splitlines()[-1]))
         for job in jobs:
-            rows.append(merge_rounds(runs[job]))
+            rows.append(merge_rows(runs[job]))
             r = rows[-1]
             if "error" in r:
                 continue

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from common import KITTI, RESULTS, target_line, write_result
+from common import KITTI, RESULTS, merge_rounds, target_line, write_result
 
 ROUNDS = 2
 SETTINGS = [("small", 0.05, "auto"), ("small", 0.1, "auto"), ("minkunet18", 0.05, "auto"), ("minkunet18", 0.1, "auto"),
@@ -82,19 +82,12 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     return row
 
 
-def merge_rounds(rounds: list[dict]) -> dict:
+def merge_rows(rounds: list[dict]) -> dict:
     """One row from the processes of one setting: median times (each round's kept too), the
     largest peak memory."""
-    import statistics
-
-    row = dict(rounds[0])
-    for key in ("predict_s_end_to_end", "network_s", "train_step_s"):
-        row[f"{key}_rounds"] = [r[key] for r in rounds]
-        row[key] = statistics.median(row[f"{key}_rounds"])
+    row = merge_rounds(rounds, {"predict_s_end_to_end": None, "network_s": None, "train_step_s": None},
+                       ("peak_rss_mb_after_inference", "peak_rss_mb", "peak_gpu_mb"))
     row["network_scans_per_s"] = 1 / row["network_s"]
-    for key in ("peak_rss_mb_after_inference", "peak_rss_mb", "peak_gpu_mb"):
-        if key in row:
-            row[key] = max(r[key] for r in rounds)
     return row
 
 
@@ -109,7 +102,7 @@ def main() -> str:
             out = subprocess.run([sys.executable, __file__, backbone, str(voxel), precision], capture_output=True,
                                  text=True, check=True, cwd=str(RESULTS.parent))
             runs[(backbone, voxel, precision)].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    rows = [merge_rounds(rounds) for rounds in runs.values()]
+    rows = [merge_rows(rounds) for rounds in runs.values()]
     write_result("student", {"scan": "SemanticKITTI 00/000000", "rounds": ROUNDS, "rows": rows})
     small05, small10 = (next(r for r in rows if r["backbone"] == "small" and r["voxel_size"] == voxel
                              and r["precision"] == "auto") for voxel in (0.05, 0.1))

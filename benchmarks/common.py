@@ -73,6 +73,25 @@ def loader_batches_per_s(frames, builder, batch_size: int, workers: int, device:
     return count / (time.perf_counter() - start)
 
 
+def merge_rounds(rounds: list[dict], times: dict[str, str | None], peaks: tuple[str, ...]) -> dict:
+    """One row from the processes of one setting, run in alternating rounds: each key of
+    ``times`` the median over the rounds (pooling the lists of timed runs that ``times[key]``
+    names; None: one value per round, kept as KEY_rounds), each key of ``peaks`` the largest."""
+    import statistics
+
+    row = dict(rounds[0])
+    for key, runs in times.items():
+        if runs is not None:
+            values = row[runs] = [t for r in rounds for t in r[runs]]
+        else:
+            values = row[f"{key}_rounds"] = [r[key] for r in rounds]
+        row[key] = statistics.median(values)
+    for key in peaks:
+        if key in row:
+            row[key] = max(r[key] for r in rounds)
+    return row
+
+
 def write_result(name: str, result: dict, path: Path | None = None) -> Path:
     """``result`` with the benchmark's name, the device and the date, to ``path``
     (default benchmarks/results/NAME.json)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import measure_named, write_result  # noqa: E402
+from common import RESULTS, measure_named, write_result  # noqa: E402
 
 from zeroseg3d.utils.atomic import atomic_write_text  # noqa: E402
 
@@ -69,6 +69,7 @@ def measure(path: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", metavar="NAME=PATH")
+    parser.add_argument("--out", type=Path, default=RESULTS / "local_alignment.json", help="result file (.json; .md beside)")
     args = parser.parse_args()
     started = time.time()
     rows = []
@@ -88,7 +89,7 @@ def main() -> None:
         lines.append(f"| {r['name']} | {len(r['runs'])} | {r['local']:.3f} [{r['local_range'][0]:.3f}, "
                      f"{r['local_range'][1]:.3f}] | {r['global']:.3f} [{r['global_range'][0]:.3f}, "
                      f"{r['global_range'][1]:.3f}] |")
-    path = write_result("local_alignment", {"rows": rows, "seconds": round(time.time() - started, 1)})
+    path = write_result("local_alignment", {"rows": rows, "seconds": round(time.time() - started, 1)}, args.out)
     atomic_write_text(path.with_suffix(".md"), "\n".join(lines) + "\n")
     print(path)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, device_description  # noqa: E402
+from common import RESULTS, device_description, named_checkpoints  # noqa: E402
 
 SCORES = ("miou", "miou_seen", "miou_unseen", "hiou")
 
@@ -50,10 +50,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root", default="runs/other_worlds")
+    parser.add_argument("--out", type=Path, default=RESULTS / "other_worlds", help="result files, without suffix")
     args = parser.parse_args()
-    pairs = [c.split("=", 1) for c in args.checkpoints]
-    if any(len(p) != 2 for p in pairs):
-        parser.error("checkpoints come as NAME=PATH")
+    pairs = [(name, path) for name, paths in named_checkpoints(args.checkpoints).items() for path in paths]
     root = Path(args.root)
     started = time.time()
     runs: dict[tuple[str, int], list[dict]] = {}
@@ -74,7 +73,7 @@ def main() -> None:
             "interval": {k: np.mean([m["interval"][k] for m in group], axis=0).tolist() for k in SCORES},
             "unseen_iou": {c: float(np.mean([m["per_class"][c] or 0.0 for m in group])) for c in unseen},
             "frames": args.streets * args.frames, "streets": args.streets})
-    atomic_write_text(RESULTS / "other_worlds.json", json.dumps(json_safe(
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(json_safe(
         {"benchmark": "other_worlds", "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
          "seconds": round(time.time() - started, 1), "checkpoints": args.checkpoints, "rows": table}), indent=2))
     unseen = list(table[0]["unseen_iou"])
@@ -88,7 +87,7 @@ def main() -> None:
                  f"{row['interval'][k][1]:.1f}]" for k in SCORES]
         lines.append(f"| {row['name']} ({row['checkpoints']}) | {row['world_seed']} | " + " | ".join(cells) + " | "
                      + " | ".join(f"{row['unseen_iou'][c]:.1f}" for c in unseen) + " |")
-    atomic_write_text(RESULTS / "other_worlds.md", "\n".join(lines) + "\n")
+    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -1,4 +1,4 @@
-"""Sparse convolutions with bfloat16 products on the CPU, on spconv's rulebooks.
+"""Sparse convolutions with bfloat16 products on the CPU, on spconv's rulebooks; float16 ones on a GPU.
 
 spconv keeps the bookkeeping (sparse tensors, the hash-built rulebook of (input, output) voxel
 pairs per kernel offset, indice keys shared between layers) and, on the CPU, runs float32 only
@@ -6,9 +6,9 @@ pairs per kernel offset, indice keys shared between layers) and, on the CPU, run
 is, per kernel offset, ``out[o] += x[i] @ W_k`` with torch's index_select / mm / index_add_,
 the products in bfloat16 (the CPU's bfloat16 units do 2-3x the float32 matrix rate at the
 student's widths: docs/results.md) and the sums in float32; the features that leave a layer
-are float32, so batch norms and everything after them run as before. In float32, and for GPU
-tensors, spconv's own kernels run (on a GPU under autocast, in float16: ``gpu_compute_dtype``) (in float32 they are as fast as this loop, and faster for
-narrow layers).
+are float32, so batch norms and everything after them run as before. In float32 spconv's own
+kernels run (as fast as this loop, and faster for narrow layers). On a GPU spconv's kernels
+always run, in float16 under autocast (``gpu_compute_dtype``).
 
 On the CPU the rulebooks of 3x3x3 submanifold convolutions (in both precisions) and of
 kernel-2 stride-2 ones (in bfloat16, where this module runs them) over 20,000 voxels or more
@@ -163,9 +163,9 @@ class GatherMatmulScatter(torch.autograd.Function):
         return grad_x, grad_w.permute(2, 0, 1), None, None, None, None
 
 
-class _CpuProducts:
+class _Products:
     """Mixed into spconv's convolution modules: the bfloat16 CPU path above, spconv's kernels
-    everywhere else."""
+    everywhere else (on a GPU under autocast, in float16)."""
 
     def forward(self, input):
         features = input.features
@@ -279,6 +279,6 @@ def sparse_modules():
     spconv = import_spconv()
     return SimpleNamespace(
         spconv=spconv,
-        SubMConv3d=type("SubMConv3d", (_CpuProducts, spconv.SubMConv3d), {}),
-        SparseConv3d=type("SparseConv3d", (_CpuProducts, spconv.SparseConv3d), {}),
-        SparseInverseConv3d=type("SparseInverseConv3d", (_CpuProducts, spconv.SparseInverseConv3d), {}))
+        SubMConv3d=type("SubMConv3d", (_Products, spconv.SubMConv3d), {}),
+        SparseConv3d=type("SparseConv3d", (_Products, spconv.SparseConv3d), {}),
+        SparseInverseConv3d=type("SparseInverseConv3d", (_Products, spconv.SparseInverseConv3d), {}))
