@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
 # The GPU measurements of one lent machine, in one call (docs/results.md, "On a GPU").
 #
-# The machine has torch with CUDA but no spconv and no network. Prepare here, in an ignored
-# folder that travels with the call (.whl/ is in .git/info/exclude):
-#   .whl/site_gpu.tar.xz   spconv-cu126 2.3.8, cumm-cu126, pccm, ccimport, fire, termcolor and
-#                          omegaconf unpacked into one site folder, xz-compressed (the spconv
-#                          wheel alone is 70 MB, over the call's 64 MiB; xz makes the whole 42 MB)
-#   .whl/extra/lark        lark (pure Python; pccm needs it)
-#   .whl/shared/data/      a copy of ../shared/data (the real SemanticKITTI frames)
-# then run `bash benchmarks/gpu_session.sh` there; results land in $OUT (or /tmp/gpu_out).
+# The machine has torch with CUDA but no spconv and no network: `bash benchmarks/gpu_prepare.sh`
+# here first builds .whl/ (spconv-cu126 as a compressed site folder, lark and omegaconf, the real
+# frames). Then, through the device tool, with .whl carried:
+#   bash benchmarks/gpu_session.sh      (GPU_ARGS / PEER_ARGS add arguments to the two benchmarks)
+# Results land in $OUT (or /tmp/gpu_out).
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 mkdir -p /tmp/site "$OUT"
