@@ -33,6 +33,7 @@ def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxelization:
     if voxel_size <= 0:
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
     # per column: reductions along the long axis of an (N, 3) array are several times slower
+    xyz = np.asarray(xyz)
     columns = [np.asarray(xyz[:, axis], dtype=np.float64) for axis in range(3)]
     origin = np.array([np.floor(c.min() / voxel_size) * voxel_size for c in columns])
     grid = [np.floor((c - o) / voxel_size).astype(np.int64) for c, o in zip(columns, origin)]
