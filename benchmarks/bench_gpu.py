@@ -18,27 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import KITTI, write_result  # noqa: E402
+from common import kitti_batch, timed_runs, write_result  # noqa: E402
 
 
 # the sparse convolutions' dtype under autocast: zeroseg3d's (float16, models/sparse_conv.py)
 # or spconv's own choice (the features' float32 at inference)
 CONV_DTYPES = {"zeroseg3d": None, "spconv": lambda: None}
-
-
-def student_batch(voxel: float, batch_size: int, device: str):
-    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-    from zeroseg3d.datasets.semantickitti import SemanticKITTI
-    from zeroseg3d.utils.device import to_device
-
-    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    builder = SampleBuilder(voxel)
-    samples = [builder(frames[i % len(frames)]) for i in range(batch_size)]
-    return to_device(collate(samples), device)
 
 
 def infer_logits(model, batch, text, dtype):
@@ -85,16 +73,8 @@ def main() -> None:
         return infer_logits(model, batch, text, dtype).argmax(1)
 
     def timed(batch, dtype) -> list[float]:
-        for _ in range(3):   # spconv tunes its kernels per shape on first use
-            infer(batch, dtype)
-        sync()
-        out = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            infer(batch, dtype)
-            sync()
-            out.append(time.perf_counter() - start)
-        return out
+        # three warm-ups: spconv tunes its kernels per shape on first use
+        return timed_runs(lambda: infer(batch, dtype), args.repeat, warmup=3, sync=sync)
 
     from zeroseg3d.models import sparse_conv
 
@@ -102,7 +82,7 @@ def main() -> None:
     rows = []
     for voxel in args.voxel:
         for batch_size in args.batch:
-            batch = student_batch(voxel, batch_size, device)
+            batch = kitti_batch(voxel, batch_size, device)
             sparse_conv.gpu_compute_dtype = own_dtype
             reference = infer_logits(model, batch, text, None).float()
             for precision in args.precision:
@@ -134,7 +114,7 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile as torch_profile
 
         args.profile_out.mkdir(parents=True, exist_ok=True)
-        batch = student_batch(args.voxel[0], args.batch[0], device)
+        batch = kitti_batch(args.voxel[0], args.batch[0], device)
         dtype = dtypes[args.precision[0]]
         timed(batch, dtype)
         activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if gpu else [ProfilerActivity.CPU]

@@ -64,18 +64,12 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     import torch
     import torch.nn.functional as F
 
-    from common import peak_rss_mb
-    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from common import kitti_batch, peak_rss_mb, timed_runs
     from zeroseg3d.models.fold import fold_batch_norms
-    from zeroseg3d.utils.device import to_device
 
     gpu = torch.cuda.is_available()
     device = "cuda" if gpu else "cpu"
-    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    builder = SampleBuilder(voxel)
-    samples = [builder(frames[i % len(frames)]) for i in range(batch_size)]
-    batch = to_device(collate(samples), device)
+    batch = kitti_batch(voxel, batch_size, device)
     labels = batch["labels"].clamp(min=0)
     torch.manual_seed(0)
     model = build(network).to(device)
@@ -85,20 +79,7 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     autocast = lambda: torch.autocast(device, dtype=dtype, enabled=dtype is not None)  # noqa: E731
     # on a GPU the sparse convolutions run in float16 under either autocast dtype (utils/device.grad_scaler)
     scaler = torch.amp.GradScaler(device, enabled=gpu and dtype is not None)
-    sync = torch.cuda.synchronize if gpu else (lambda: None)
-
-    def timed(fn) -> list[float]:
-        import time
-
-        fn()
-        out = []
-        for _ in range(repeat):
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            out.append(time.perf_counter() - start)
-        return out
+    sync = torch.cuda.synchronize if gpu else None
 
     # the student predicts as zeroseg3d's Segmenter runs it: batch norms folded (models/fold.py)
     runner = model if network == "reference_spunet" else fold_batch_norms(copy.deepcopy(model))
@@ -118,13 +99,13 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     model.eval()
     if gpu:
         torch.cuda.reset_peak_memory_stats()
-    inference = timed(infer)
+    inference = timed_runs(infer, repeat, sync=sync)
     inference_memory = torch.cuda.max_memory_allocated() / 2**20 if gpu else peak_rss_mb()
     runner = None   # the copy goes before training
     model.train()
     if gpu:
         torch.cuda.reset_peak_memory_stats()
-    train = timed(step)
+    train = timed_runs(step, repeat, sync=sync)
     row = {"network": network, "voxel_size": voxel, "device": device, "precision": precision,
            "batch_size": batch_size, "points": int(len(batch["points"])), "voxels": int(len(batch["voxel_coords"])),
            "parameters": sum(p.numel() for p in model.parameters()),

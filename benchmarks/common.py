@@ -30,16 +30,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn, repeat: int = 3, warmup: int = 1) -> float:
-    """Median seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
+def timed_runs(fn, repeat: int = 3, warmup: int = 1, sync=None) -> list[float]:
+    """Seconds of each of ``repeat`` runs of ``fn()`` after ``warmup`` runs; ``sync`` (e.g.
+    torch.cuda.synchronize) is called before and after each timed run, so that asynchronous
+    device work is counted where it was launched."""
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeat):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return times
+
+
+def timed(fn, repeat: int = 3, warmup: int = 1) -> float:
+    """Median seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
+    times = sorted(timed_runs(fn, repeat, warmup))
+    return times[len(times) // 2]
+
+
+def kitti_batch(voxel: float, batch_size: int, device: str) -> dict:
+    """A collated batch of ``batch_size`` samples cycling over the real SemanticKITTI frames,
+    voxelized at ``voxel`` metres, on ``device``."""
+    from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.utils.device import to_device
+
+    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
+    builder = SampleBuilder(voxel)
+    return to_device(collate([builder(frames[i % len(frames)]) for i in range(batch_size)]), device)
 
 
 class RepeatedFrames:

@@ -176,7 +176,7 @@ class _Products:
             if dtype is None:
                 return super().forward(input)
             # Under autocast spconv's inference ran in the features' dtype (float32 SIMT kernels,
-            # no tensor cores: 4-5x slower, benchmarks/results/gpu_student.json); here training
+            # no tensor cores: 4-5x slower, benchmarks/results/gpu_student_variants.json); here training
             # and inference both run in float16 on the tensor cores.
             with torch.autocast("cuda", enabled=False):
                 return self._conv_forward(self.training, input.replace_feature(features.to(dtype)),
