@@ -4,7 +4,7 @@
 # the package index:   bash benchmarks/gpu_prepare.sh   (about 2 minutes; 48 MB)
 # The spconv-cu126 wheel alone is 70 MB, over a call's 64 MiB, so its files travel as one
 # xz-compressed site folder (42 MB with cumm).
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
@@ -15,8 +15,8 @@ trap 'rm -rf "$tmp"' EXIT
 # the machine's python3 is 3.12 on x86-64
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d "$tmp/wheels" spconv-cu126==2.3.8 "cumm-cu126>=0.7.11,<0.8" pccm ccimport fire termcolor 2>&1 \
-    | grep -v "^WARNING: Location" || true
+    -d "$tmp/wheels" spconv-cu126==2.3.8 "cumm-cu126>=0.7.11,<0.8" pccm ccimport fire termcolor \
+    > "$tmp/pip.log" 2>&1 || { grep -v "^WARNING: Location" "$tmp/pip.log"; echo "gpu_prepare: pip download failed" >&2; exit 1; }
 mkdir "$tmp/site"
 for wheel in "$tmp"/wheels/*.whl; do unzip -q -o "$wheel" -d "$tmp/site"; done
 tar -C "$tmp/site" -cf - . | xz -T0 -8 > .whl/site_gpu.tar.xz
