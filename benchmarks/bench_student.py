@@ -2,7 +2,8 @@
 predict latency. Each setting runs in its own process so that peak memory is its own; two
 rounds alternate the settings' processes, and the times are the medians over the rounds. On a
 GPU (when torch sees one) in bf16, with the network-only rate in scans/s. ``precision`` is the
-student's (utils/device.py): auto (bf16 on a GPU, fp32 on the CPU) or bf16 (on the CPU too)."""
+student's (utils/device.py): auto (bf16 on a GPU; on the CPU fp32 in training and, where the CPU
+has bfloat16 units, bf16 at inference), fp32 or bf16."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from common import KITTI, RESULTS, merge_rounds, target_line, write_result
 
 ROUNDS = 2
 SETTINGS = [("small", 0.05, "auto"), ("small", 0.1, "auto"), ("minkunet18", 0.05, "auto"), ("minkunet18", 0.1, "auto"),
-            ("small", 0.05, "bf16"), ("small", 0.1, "bf16")]
+            ("small", 0.05, "fp32"), ("small", 0.1, "fp32"), ("small", 0.05, "bf16"), ("small", 0.1, "bf16")]
 
 
 def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
@@ -24,12 +25,13 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     import torch
     import torch.nn.functional as F
 
-    from common import peak_rss_mb, timed
+    from common import peak_rss_mb, timed, timed_runs
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import autocast, to_device
     from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.fold import fold_batch_norms
+    from zeroseg3d.models.sparse_conv import compute_dtype
     from zeroseg3d.models.segmentor import create_student
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -57,25 +59,28 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
     runner = fold_batch_norms(copy.deepcopy(model))   # as zeroseg3d's Segmenter predicts
 
     def infer():  # read the scan from disk, voxelize, run, take the labels
-        with torch.no_grad(), autocast(device, precision):
+        with torch.no_grad(), autocast(device, precision, inference=True):
             runner(to_device(collate([builder(dataset[0])]), device), text)["logits"].argmax(1).cpu()
 
     def network_only():  # the scan already voxelized and on the device
-        with torch.no_grad(), autocast(device, precision):
+        with torch.no_grad(), autocast(device, precision, inference=True):
             runner(batch, text)["logits"].argmax(1)
         sync()
 
     if gpu:
         torch.cuda.reset_peak_memory_stats()
-    inference = timed(infer, repeat=5)
-    network = timed(network_only, repeat=5)
+    inference_runs = timed_runs(infer, repeat=5)
+    network_runs = timed_runs(network_only, repeat=5)
     inference_rss = peak_rss_mb()
     runner = None   # the copy goes before training
     model.train()
     train_step = timed(step, repeat=3)
-    row = {"backbone": backbone, "voxel_size": voxel, "device": device, "precision": precision, "points": frame.num_points,
+    with autocast(device, precision, inference=True):
+        inference_dtype = str(compute_dtype() if not gpu else torch.get_autocast_dtype("cuda")).removeprefix("torch.")
+    row = {"backbone": backbone, "voxel_size": voxel, "device": device, "precision": precision,
+           "inference_dtype": inference_dtype, "points": frame.num_points,
            "voxels": int(len(batch["voxel_coords"])), "parameters": sum(p.numel() for p in model.parameters()),
-           "predict_s_end_to_end": inference, "network_s": network, "network_scans_per_s": 1 / network,
+           "predict_s_end_to_end_runs": inference_runs, "network_s_runs": network_runs,
            "peak_rss_mb_after_inference": inference_rss, "train_step_s": train_step, "peak_rss_mb": peak_rss_mb()}
     if gpu:
         row["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -83,9 +88,11 @@ def measure(backbone: str, voxel: float, precision: str = "auto") -> dict:
 
 
 def merge_rows(rounds: list[dict]) -> dict:
-    """One row from the processes of one setting: median times (each round's kept too), the
-    largest peak memory."""
-    row = merge_rounds(rounds, {"predict_s_end_to_end": None, "network_s": None, "train_step_s": None},
+    """One row from the processes of one setting: predict and network times the medians of all
+    the rounds' timed runs, the training step the median of the rounds' medians, the largest
+    peak memory."""
+    row = merge_rounds(rounds, {"predict_s_end_to_end": "predict_s_end_to_end_runs", "network_s": "network_s_runs",
+                                "train_step_s": None},
                        ("peak_rss_mb_after_inference", "peak_rss_mb", "peak_gpu_mb"))
     row["network_scans_per_s"] = 1 / row["network_s"]
     return row
@@ -110,11 +117,12 @@ def main() -> str:
         return target_line("student inference on the GPU, 0.05 m, network only", small05["network_scans_per_s"],
                            50, "scans/s", lower_is_better=False)
     return "; ".join([
-        target_line("predict 120k points, default student, 0.05 m", small05["predict_s_end_to_end"], 0.5, "s"),
+        target_line(f"predict 120k points, default student, 0.05 m ({small05['inference_dtype']})",
+                    small05["predict_s_end_to_end"], 0.5, "s"),
         target_line("its peak memory", small05["peak_rss_mb_after_inference"], 2048, "MB"),
         target_line("training step, 0.1 m", small10["train_step_s"], 4.0, "s"),
-        *(target_line("predict, 0.05 m, bf16", r["predict_s_end_to_end"], 0.5, "s") for r in rows
-          if r["backbone"] == "small" and r["voxel_size"] == 0.05 and r["precision"] == "bf16"),
+        *(target_line(f"predict, 0.05 m, {r['precision']}", r["predict_s_end_to_end"], 0.5, "s") for r in rows
+          if r["backbone"] == "small" and r["voxel_size"] == 0.05 and r["precision"] != "auto"),
     ])
 
 

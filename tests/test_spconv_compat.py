@@ -37,6 +37,11 @@ def _at(grid, coords):
     return grid[0][:, c[:, 1], c[:, 2], c[:, 3]].T
 
 
+def _key_order(coords):
+    c = coords.long()
+    return torch.argsort(((c[:, 0] * SIZE + c[:, 1]) * SIZE + c[:, 2]) * SIZE + c[:, 3])
+
+
 def _dense_weight(layer):
     return layer.weight.permute(0, 4, 1, 2, 3)  # spconv: (out, k, k, k, in)
 
@@ -56,8 +61,11 @@ def _close(actual, expected, atol, bf16):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(two_threads, case):
+def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(two_threads, case, monkeypatch):
+    from zeroseg3d.models import sparse_conv
+
     family, bf16 = CASES[case]
+    monkeypatch.setattr(sparse_conv, "BF16_MIN_WORK", 0)   # bfloat16 products in every layer
     spconv = import_spconv()
     modules = spconv if family == "spconv" else sparse_modules()
     coords, features = _sparse_input()
@@ -100,12 +108,15 @@ def test_submanifold_and_strided_convolutions_match_dense_forward_and_backward(t
         _close(sparse_grad, layer.weight.grad, 1e-2, bf16)
 
 
-def test_own_modules_are_spconvs_with_the_same_parameters_and_1x1_reading(two_threads):
+def test_own_modules_are_spconvs_with_the_same_parameters_and_1x1_reading(two_threads, monkeypatch):
     """Checkpoints of spconv's modules load into zeroseg3d's, which compute in float32 with
     spconv's kernels and in bfloat16 the same within its rounding, the 1x1 convolution included
     (spconv reads its (out, 1, 1, 1, in) weight as (in, out))."""
     spconv = import_spconv()
     ours = sparse_modules()
+    from zeroseg3d.models import sparse_conv
+
+    monkeypatch.setattr(sparse_conv, "BF16_MIN_WORK", 0)
     coords, features = _sparse_input(channels=6)
     torch.manual_seed(1)
     theirs = spconv.SparseSequential(spconv.SubMConv3d(6, 6, 3, bias=True, indice_key="s"),
@@ -120,6 +131,27 @@ def test_own_modules_are_spconvs_with_the_same_parameters_and_1x1_reading(two_th
         assert torch.equal(mine(x).features, expected)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             _close(mine(x).features, expected, 0, bf16=True)
+
+
+def test_small_layers_stay_float32_under_bfloat16_autocast(two_threads):
+    """Below BF16_MIN_WORK (voxels x C_in x C_out) the conversions would cost more than the
+    bfloat16 products save: such a layer gives its float32 result to the bit under autocast,
+    and a larger one does not."""
+    from zeroseg3d.models.sparse_conv import BF16_MIN_WORK
+
+    spconv = import_spconv()
+    coords, features = _sparse_input(channels=32)
+    x = spconv.SparseConvTensor(features, coords, [SIZE] * 3, 1)
+    torch.manual_seed(3)
+    for width, exact in ((16, True), (128, False)):
+        assert (len(coords) * 32 * width < BF16_MIN_WORK) == exact
+        layer = sparse_modules().SubMConv3d(32, width, 3, bias=False, indice_key="s")
+        with torch.no_grad():
+            expected = layer(x).features
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                actual = layer(x).features
+        assert torch.equal(actual, expected) == exact
+        _close(actual, expected, 0, bf16=True)
 
 
 def test_compute_dtype_follows_cpu_autocast():
@@ -162,6 +194,36 @@ def test_own_rulebooks_are_used_on_large_inputs_and_give_spconvs_results(monkeyp
     with torch.no_grad():
         mine(small)
     assert calls == [len(coords)]   # below the threshold spconv builds it
+
+
+def test_float32_strided_convolutions_use_own_rulebooks_and_give_spconvs_results(monkeypatch):
+    """A kernel-2 stride-2 convolution over OWN_RULEBOOK_MIN_VOXELS voxels runs spconv's float32
+    kernels on models/rulebook.py's rulebook: spconv's own result to the bit, and the inverse
+    convolution after it reuses that rulebook."""
+    from zeroseg3d.models import sparse_conv
+
+    calls = []
+    original = sparse_conv.downsample_pairs
+    monkeypatch.setattr(sparse_conv, "downsample_pairs", lambda *a: calls.append(len(a[0])) or original(*a))
+    spconv = import_spconv()
+    coords, features = _sparse_input()
+    torch.manual_seed(4)
+    theirs = spconv.SparseSequential(spconv.SparseConv3d(8, 8, 2, stride=2, bias=False, indice_key="d"),
+                                     spconv.SparseInverseConv3d(8, 8, 2, bias=False, indice_key="d"))
+    ours = sparse_modules()
+    mine = spconv.SparseSequential(ours.SparseConv3d(8, 8, 2, stride=2, bias=False, indice_key="d"),
+                                   ours.SparseInverseConv3d(8, 8, 2, bias=False, indice_key="d"))
+    mine.load_state_dict(theirs.state_dict())
+    x = spconv.SparseConvTensor(features, coords, [SIZE] * 3, 1)
+    with torch.no_grad():
+        down_theirs, down_mine = theirs[0](x), mine[0](x)
+        # the same output voxels (here in key order, spconv's in its hash table's), the same rows
+        assert torch.equal(down_mine.indices[_key_order(down_mine.indices)],
+                           down_theirs.indices[_key_order(down_theirs.indices)])
+        assert torch.equal(down_mine.features[_key_order(down_mine.indices)],
+                           down_theirs.features[_key_order(down_theirs.indices)])
+        assert torch.equal(mine[1](down_mine).features, theirs[1](down_theirs).features)
+    assert calls == [len(coords)]
 
 
 def test_gpu_dtype_is_float16_only_under_cuda_autocast_and_cpu_training_is_unscaled():

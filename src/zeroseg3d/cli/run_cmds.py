@@ -137,8 +137,8 @@ def add_parser(commands) -> None:
                          "not installed)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--precision", choices=PRECISIONS,
-                         help="the network's precision (default: the one it trained in); bf16 on a CPU with "
-                              "bfloat16 units (avx512_bf16, AMX) runs the sparse convolutions about 1.5x faster")
+                         help="the network's precision (default: the one it trained in; auto predicts in bf16 on a "
+                              "CPU with bfloat16 units, avx512_bf16 or AMX, and in fp32 on other CPUs)")
     predict.set_defaults(run=run_predict)
 
     export = commands.add_parser("export", help="a self-contained model folder: student, CLIP text tower, "

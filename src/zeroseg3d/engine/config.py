@@ -22,7 +22,8 @@ class TrainConfig:
     ema_decay: float = 0.0
     grad_accum: int = 1
     # auto: bf16 mixed precision on a GPU, fp32 on the CPU; bf16: on the CPU too (utils/device.py);
-    # evaluation and prediction run in the precision the student trained in
+    # evaluation and prediction run in the precision the student trained in (auto: in bf16 on a
+    # CPU with bfloat16 units too)
     precision: str = "auto"
     num_workers: int = 0
     log_every: int = 10

@@ -21,7 +21,7 @@ from zeroseg3d.utils.device import autocast, to_device
 def predict_logits(model, text: torch.Tensor, sample, device: str = "cpu", precision: str = "auto") -> torch.Tensor:
     """(N, C) float32 logits of one sample, the network run at ``precision`` (utils/device.py)."""
     batch = to_device(collate([sample]), device)
-    with autocast(device, precision):
+    with autocast(device, precision, inference=True):
         return model(batch, text.to(device))["logits"].float().cpu()
 
 

@@ -167,7 +167,7 @@ class Segmenter:
         # the student reads points only: no pairing with the cameras (pictures pair on their own)
         sample = self.builder(Frame(frame.frame_id, frame.points))
         batch = to_device(collate([sample]), self.device)
-        with autocast(self.device, self.precision):
+        with autocast(self.device, self.precision, inference=True):
             logits = self.network(batch, text.to(self.device))["logits"].float()
         scores, labels = logits.softmax(dim=1).max(dim=1)
         return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)

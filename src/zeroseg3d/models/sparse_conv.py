@@ -6,13 +6,14 @@ pairs per kernel offset, indice keys shared between layers) and, on the CPU, run
 is, per kernel offset, ``out[o] += x[i] @ W_k`` with torch's index_select / mm / index_add_,
 the products in bfloat16 (the CPU's bfloat16 units do 2-3x the float32 matrix rate at the
 student's widths: docs/results.md) and the sums in float32; the features that leave a layer
-are float32, so batch norms and everything after them run as before. In float32 spconv's own
-kernels run (as fast as this loop, and faster for narrow layers). On a GPU spconv's kernels
-always run, in float16 under autocast (``gpu_compute_dtype``).
+are float32, so batch norms and everything after them run as before. Layers with less work
+than BF16_MIN_WORK run in float32 under autocast too. In float32 spconv's own kernels run (as
+fast as this loop, and faster for narrow layers). On a GPU spconv's kernels always run, in
+float16 under autocast (``gpu_compute_dtype``).
 
-On the CPU the rulebooks of 3x3x3 submanifold convolutions (in both precisions) and of
-kernel-2 stride-2 ones (in bfloat16, where this module runs them) over 20,000 voxels or more
-come from models/rulebook.py in spconv's layout (1.5-2.4x faster than spconv's hashing there).
+On the CPU the rulebooks of 3x3x3 submanifold and kernel-2 stride-2 convolutions over 20,000
+voxels or more come from models/rulebook.py in spconv's layout (1.5-2.4x faster than spconv's
+hashing there), in both precisions.
 A submanifold rulebook lists each neighbour pair once, for the offsets before the kernel's
 centre; the mirrored offset's pairs are the same pairs reversed.
 """
@@ -31,6 +32,11 @@ from zeroseg3d.models.rulebook import downsample_pairs, submanifold_pairs
 # below this many voxels spconv's hashing is as fast as models/rulebook.py, whose torch calls
 # cost a fixed ~2 ms (benchmarks/results/rulebook.json)
 OWN_RULEBOOK_MIN_VOXELS = 20_000
+# under bfloat16 autocast a layer runs its products in bfloat16 when voxels x C_in x C_out
+# reaches this; smaller layers (the small student's stem, the coarse levels of small scans)
+# run in float32, where the conversions and per-offset calls would cost more than the
+# bfloat16 products save (docs/results.md)
+BF16_MIN_WORK = 40_000_000
 
 
 def compute_dtype() -> torch.dtype:
@@ -186,13 +192,27 @@ class _Products:
                 and input.find_indice_pair(self.indice_key) is None):
             input = self._with_rulebook(input)
         dtype = compute_dtype()
+        if dtype != torch.float32 and len(features) * self.in_channels * self.out_channels < BF16_MIN_WORK:
+            with torch.autocast("cpu", enabled=False):   # or spconv's matrix products would be bfloat16
+                return self._float32(input, features)
         if dtype == torch.float32:
-            if self.bias is not None and not self.training and not self.conv1x1:
-                # spconv's CPU kernels take no bias at inference (it asserts); its training
-                # branch adds the bias after the convolution, which is all a bias is
-                return self._conv_forward(True, input, self.weight, self.bias, name=self.name,
-                                          sparse_unique_name=self._sparse_unique_name)
-            return super().forward(input)
+            return self._float32(input, features)
+        return self._bfloat16(input, features, dtype)
+
+    def _float32(self, input, features):
+        """spconv's float32 kernels (kernel-2 stride-2 convolutions over zeroseg3d's rulebook)."""
+        if (self._downsample2() and len(features) >= OWN_RULEBOOK_MIN_VOXELS
+                and (self.indice_key is None or input.find_indice_pair(self.indice_key) is None)):
+            return self._downsample_float32(input)
+        if self.bias is not None and not self.training and not self.conv1x1:
+            # spconv's CPU kernels take no bias at inference (it asserts); its training
+            # branch adds the bias after the convolution, which is all a bias is
+            return self._conv_forward(True, input, self.weight, self.bias, name=self.name,
+                                      sparse_unique_name=self._sparse_unique_name)
+        return super().forward(input)
+
+    def _bfloat16(self, input, features, dtype):
+        """zeroseg3d's products in ``dtype`` (GatherMatmulScatter)."""
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
         from spconv.pytorch.core import IndiceData
@@ -237,6 +257,25 @@ class _Products:
         out = GatherMatmulScatter.apply(features.float(), weight, rulebook, out_indices.shape[0], centre, dtype)
         result = input.shadow_copy().replace_feature(self._bias(out))
         result.indices, result.indice_dict, result.spatial_shape = out_indices, indice_dict, out_shape
+        return result
+
+    def _downsample_float32(self, input):
+        """A kernel-2 stride-2 convolution on spconv's float32 kernels over models/rulebook.py's
+        rulebook, stored under the layer's indice key for the inverse convolution."""
+        from spconv.core import ConvAlgo
+        from spconv.pytorch import functional
+        from spconv.pytorch.core import IndiceData
+
+        out_indices, pairs, counts, out_shape = downsample_pairs(input.indices, input.spatial_shape)
+        out = functional.indice_conv(input.features, self.weight, pairs, counts, len(out_indices), ConvAlgo.Native,
+                                     input._timer)
+        result = input.shadow_copy().replace_feature(self._bias(out))
+        result.indices, result.spatial_shape = out_indices, out_shape
+        if self.indice_key is not None:
+            data = IndiceData(out_indices, input.indices, pairs, counts, input.spatial_shape, out_shape, is_subm=False,
+                              algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
+                              dilation=self.dilation, padding=self.padding)
+            result.indice_dict = {**input.indice_dict, self.indice_key: data}
         return result
 
     def _bias(self, out: torch.Tensor) -> torch.Tensor:
