@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zeroseg3d.utils.allocator import keep_freed_memory
 from zeroseg3d.utils.device import PRECISIONS
 
 
@@ -39,6 +40,7 @@ def run_evaluate(args) -> int:
     from zeroseg3d.cli import output_folder
     from zeroseg3d.engine.evaluate import evaluate_checkpoint
 
+    keep_freed_memory()   # frame after frame: no page faults for the same tensors again
     out = output_folder(args.out)
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
     metrics = evaluate_checkpoint(args.checkpoint, out, args.split, overrides, args.device)
@@ -54,6 +56,7 @@ def run_predict(args) -> int:
     from zeroseg3d.engine.predict import Segmenter, load_vocabulary_file
     from zeroseg3d.errors import ConfigError
 
+    keep_freed_memory()   # scan after scan: no page faults for the same tensors again
     out = output_folder(args.out)
     segmenter = Segmenter.from_checkpoint(args.checkpoint, args.device, args.precision)
     classes = None
