@@ -7,7 +7,7 @@ models/sparse_conv.BF16_MIN_WORK each falls on.
     python benchmarks/bench_layers.py [--voxel 0.05] [--scan runs/demo/world/sequences/19] [--backbone small]
 
 Without ``--scan``, the real SemanticKITTI scan 00/000000. Adds an entry (scan, voxel size,
-backbone) to benchmarks/results/layers.json.
+backbone, threshold) to benchmarks/results/layers.json.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> str:
     from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.models.segmentor import create_student
-    from zeroseg3d.models.sparse_conv import BF16_MIN_WORK
+    from zeroseg3d.models import sparse_conv
     from zeroseg3d.utils.device import autocast
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -40,7 +40,14 @@ def main() -> str:
     parser.add_argument("--scan", default=None, help="a scan folder zeroseg3d reads (default: KITTI 00/000000)")
     parser.add_argument("--backbone", default="small")
     parser.add_argument("--repeat", type=int, default=8)
+    parser.add_argument("--min-work", type=int, default=None,
+                        help="replaces models/sparse_conv.BF16_MIN_WORK for this run (0: bfloat16 in every layer)")
     args = parser.parse_args()
+    if args.min_work is not None:
+        sparse_conv.BF16_MIN_WORK = args.min_work
+    min_work = sparse_conv.BF16_MIN_WORK
+    if args.scan is None and not (KITTI / "sequences").is_dir():
+        return "layers: skipped (no ../shared/data)"
     source = args.scan or str(KITTI / "sequences" / "00")
     frame = open_path(source)[0]
     batch = collate([SampleBuilder(args.voxel, augment=None)(frame)])
@@ -91,15 +98,16 @@ def main() -> str:
         rows.append({"layer": name, **layer, **{f"{p}_ms": ms[p] for p in PRECISIONS}})
         print(f"{ms['fp32']:8.1f} {ms['bf16']:8.1f} {layer['voxels_in']:7d} {layer['work'] / 1e6:5.0f}M  "
               f"{name} {layer['c_in']}->{layer['c_out']} k{layer['kernel']}"
-              + ("" if layer["work"] >= BF16_MIN_WORK else "  (float32 under bf16)"))
+              + ("" if layer["work"] >= min_work else "  (float32 under bf16)"))
     network = {p: 1000 * statistics.median(totals[p]) for p in PRECISIONS}
     entry = {"scan": source if args.scan else "SemanticKITTI 00/000000", "voxel_size": args.voxel,
-             "backbone": args.backbone, "voxels": len(batch["voxel_coords"]), "bf16_min_work": BF16_MIN_WORK,
+             "backbone": args.backbone, "voxels": len(batch["voxel_coords"]), "bf16_min_work": min_work,
              "network_ms": network, "layers": rows}
     path = RESULTS / "layers.json"
     entries = json.loads(path.read_text())["entries"] if path.is_file() else []
-    key = (entry["scan"], entry["voxel_size"], entry["backbone"])
-    entries = [e for e in entries if (e["scan"], e["voxel_size"], e["backbone"]) != key] + [entry]
+    key = (entry["scan"], entry["voxel_size"], entry["backbone"], min_work)
+    entries = [e for e in entries
+               if (e["scan"], e["voxel_size"], e["backbone"], e["bf16_min_work"]) != key] + [entry]
     write_result("layers", {"entries": entries})
     return (f"network {network['fp32']:.1f} ms fp32, {network['bf16']:.1f} ms bf16 "
             f"({network['fp32'] / network['bf16']:.2f}x), {entry['voxels']} voxels")

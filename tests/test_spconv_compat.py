@@ -240,3 +240,17 @@ def test_gpu_dtype_is_float16_only_under_cuda_autocast_and_cpu_training_is_unsca
         assert not grad_scaler("cpu", precision).is_enabled()
     with pytest.raises(ConfigError, match="precision"):
         grad_scaler("cpu", "fp16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_predicts_in_bfloat16_only_on_cpus_with_bfloat16_units(monkeypatch, native):
+    """``auto`` on the CPU: float32 in training; at inference bfloat16 where the CPU multiplies
+    it in hardware; an explicit precision is kept either way."""
+    from zeroseg3d.utils import device
+
+    monkeypatch.setattr(device, "native_bf16", lambda: native)
+    for precision, inference, expected in (("auto", False, torch.float32), ("auto", True, torch.bfloat16 if native
+                                           else torch.float32), ("fp32", True, torch.float32),
+                                           ("bf16", False, torch.bfloat16)):
+        with device.autocast("cpu", precision, inference=inference):
+            assert compute_dtype() == expected, (precision, inference)

@@ -59,8 +59,8 @@ def _mixed(device: str, precision: str, inference: bool = False) -> tuple[str, b
 def autocast(device: str, precision: str, inference: bool = False):
     """The context a network runs in: ``auto`` is bfloat16 mixed precision on a GPU, and on the
     CPU float32 in training and, with ``inference``, bfloat16 products where the CPU has
-    bfloat16 units (native_bf16: about 1.2x faster, the student's labels the same on all but
-    0.04-0.2% of the points, the same mIoU: docs/results.md); ``bf16`` is bfloat16 products on
+    bfloat16 units (native_bf16: 1.1-1.2x faster, the demo student's labels those of float32 on
+    all but 0.02-0.15% of the points, the same mIoU: docs/results.md); ``bf16`` is bfloat16 products on
     either (on the CPU through zeroseg3d's sparse convolution kernels, models/sparse_conv.py);
     ``fp32`` is float32 throughout. On a GPU the sparse convolutions run in float16 under it
     (spconv has no bfloat16 kernels; models/sparse_conv.gpu_compute_dtype)."""
