@@ -13,6 +13,7 @@ from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.cache import TeacherCache, point_labels
 from zeroseg3d.teacher.objects import consolidate_objects
 from zeroseg3d.teacher.dense import sample_grid
+from zeroseg3d.utils.device import is_cuda
 
 
 def hide_unseen(labels: np.ndarray, split: Split, num_classes: int) -> np.ndarray:
@@ -140,5 +141,5 @@ def make_loader(dataset, batch_sampler, workers: int = 0, device: str = "cpu") -
     CUDA ``device``, so that the copy to it can overlap the step."""
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
-        worker_init_fn=_one_thread_per_worker if workers else None, pin_memory=str(device).startswith("cuda"),
+        worker_init_fn=_one_thread_per_worker if workers else None, pin_memory=is_cuda(device),
         prefetch_factor=4 if workers else None)

@@ -8,6 +8,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from zeroseg3d.utils.device import is_cuda
+
 
 def init_from_env(device: str) -> tuple[int, int]:
     """(rank, world size); initialises the process group when torchrun started us."""
@@ -15,9 +17,9 @@ def init_from_env(device: str) -> tuple[int, int]:
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
+        backend = "nccl" if is_cuda(device) else "gloo"
         dist.init_process_group(backend=backend)
-        if device.startswith("cuda"):
+        if is_cuda(device):
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return dist.get_rank(), dist.get_world_size()
 

@@ -24,7 +24,7 @@ from zeroseg3d.engine.builder import build_setup, eval_set
 from zeroseg3d.engine.data import SegmentationSet, make_loader
 from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics
 from zeroseg3d.losses.method import MethodCriterion
-from zeroseg3d.utils.device import autocast, grad_scaler, to_device
+from zeroseg3d.utils.device import autocast, grad_scaler, is_cuda, to_device
 from zeroseg3d.utils.atomic import atomic_write_text
 
 
@@ -98,7 +98,7 @@ class Trainer:
         self.model = s.model
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                s.model, device_ids=[torch.cuda.current_device()] if self.device.startswith("cuda") else None)
+                s.model, device_ids=[torch.cuda.current_device()] if is_cuda(self.device) else None)
         self.names = s.train_set.frames.vocabulary.names
         num_classes = len(self.names)
         self.seen = torch.zeros(num_classes, dtype=torch.bool)

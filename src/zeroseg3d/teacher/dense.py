@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from zeroseg3d.errors import ConfigError
+from zeroseg3d.utils.device import is_cuda
 
 
 def interpolate_pos_embed(pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
@@ -197,11 +198,11 @@ class DenseCLIP:
     def _autocast(self):
         precision = self.config.precision
         if precision == "auto":
-            precision = "bf16" if self.device.startswith("cuda") else "fp32"
+            precision = "bf16" if is_cuda(self.device) else "fp32"
         if precision == "fp32":
             return torch.autocast("cpu", enabled=False)
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast("cuda" if self.device.startswith("cuda") else "cpu", dtype=dtype)
+        return torch.autocast("cuda" if is_cuda(self.device) else "cpu", dtype=dtype)
 
 
 def cosine_logits(grid: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:

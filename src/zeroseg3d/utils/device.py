@@ -28,6 +28,11 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def is_cuda(device) -> bool:
+    """Whether ``device`` (a name such as cuda:1, or a torch.device) is a CUDA GPU."""
+    return str(device).startswith("cuda")
+
+
 def to_device(batch: dict, device: str) -> dict:
     """The batch with its tensors on ``device`` (other values as they are)."""
     import torch
@@ -51,7 +56,7 @@ def native_bf16() -> bool:
 def _mixed(device: str, precision: str, inference: bool = False) -> tuple[str, bool]:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    kind = "cuda" if is_cuda(device) else "cpu"
     auto = kind == "cuda" or (inference and native_bf16())
     return kind, precision == "bf16" or (precision == "auto" and auto)
 
