@@ -31,20 +31,16 @@ def measure(allocator: str, precision: str, voxel: float, repeat: int) -> dict:
     import resource
 
     import torch
-    import torch.nn.functional as F
 
-    from common import timed_runs
+    from common import random_student, timed_runs
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
-    from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.fold import fold_batch_norms
-    from zeroseg3d.models.segmentor import create_student
     from zeroseg3d.utils.device import autocast
 
     dataset = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    torch.manual_seed(0)
-    model = fold_batch_norms(create_student(ModelConfig(backbone="small"), 512))
-    text = F.normalize(torch.randn(19, 512), dim=-1)
+    model, text = random_student("small")
+    model = fold_batch_norms(model)
     builder = SampleBuilder(voxel, augment=None)
 
     def infer():

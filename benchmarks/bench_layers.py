@@ -17,21 +17,18 @@ import json
 import statistics
 import time
 
-from common import KITTI, RESULTS, write_result
+from common import KITTI, RESULTS, random_student, write_result
 
 PRECISIONS = ("fp32", "bf16")
 
 
 def main() -> str:
     import torch
-    import torch.nn.functional as F
     from spconv.pytorch.conv import SparseConvolution
 
     from zeroseg3d.datasets import open_path
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
-    from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.fold import fold_batch_norms
-    from zeroseg3d.models.segmentor import create_student
     from zeroseg3d.models import sparse_conv
     from zeroseg3d.utils.device import autocast
 
@@ -51,9 +48,8 @@ def main() -> str:
     source = args.scan or str(KITTI / "sequences" / "00")
     frame = open_path(source)[0]
     batch = collate([SampleBuilder(args.voxel, augment=None)(frame)])
-    torch.manual_seed(0)
-    model = fold_batch_norms(create_student(ModelConfig(backbone=args.backbone), 512))
-    text = F.normalize(torch.randn(19, 512), dim=-1)
+    model, text = random_student(args.backbone)
+    model = fold_batch_norms(model)
 
     times: dict[tuple[str, str], list[float]] = {}
     layers: dict[str, dict] = {}

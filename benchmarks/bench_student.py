@@ -31,14 +31,12 @@ def measure(backbone: str, voxel: float, precision: str = "auto", allocator: str
     import torch
     import torch.nn.functional as F
 
-    from common import peak_rss_mb, timed, timed_runs
+    from common import peak_rss_mb, random_student, timed, timed_runs
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import autocast, to_device
-    from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.models.sparse_conv import compute_dtype
-    from zeroseg3d.models.segmentor import create_student
 
     if allocator == "kept":
         from zeroseg3d.utils.allocator import keep_freed_memory
@@ -48,9 +46,7 @@ def measure(backbone: str, voxel: float, precision: str = "auto", allocator: str
     gpu = device == "cuda"
     dataset = SemanticKITTI.from_root(KITTI, sequences=["00"])
     frame = dataset[0]
-    torch.manual_seed(0)
-    model = create_student(ModelConfig(backbone=backbone), 512, device)
-    text = F.normalize(torch.randn(19, 512), dim=-1).to(device)
+    model, text = random_student(backbone, device)
     builder = SampleBuilder(voxel, augment=None)
     batch = to_device(collate([builder(frame)]), device)
     labels = torch.from_numpy(np.clip(frame.labels, 0, None)).to(device)

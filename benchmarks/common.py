@@ -65,6 +65,19 @@ def kitti_batch(voxel: float, batch_size: int, device: str) -> dict:
     return to_device(collate([builder(frames[i % len(frames)]) for i in range(batch_size)]), device)
 
 
+def random_student(backbone: str, device: str = "cpu"):
+    """(student with random weights, seed 0, on ``device``; 19 unit text embeddings of 512 dims)."""
+    import torch
+    import torch.nn.functional as F
+
+    from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.segmentor import create_student
+
+    torch.manual_seed(0)
+    model = create_student(ModelConfig(backbone=backbone), 512, device)
+    return model, F.normalize(torch.randn(19, 512), dim=-1).to(device)
+
+
 class RepeatedFrames:
     """``length`` samples cycling over ``frames``, built by ``builder`` as training builds them."""
 

@@ -201,8 +201,8 @@ class _Products:
 
     def _float32(self, input, features):
         """spconv's float32 kernels (kernel-2 stride-2 convolutions over zeroseg3d's rulebook)."""
-        if (self._downsample2() and len(features) >= OWN_RULEBOOK_MIN_VOXELS
-                and (self.indice_key is None or input.find_indice_pair(self.indice_key) is None)):
+        if self._own_downsample(features) and (self.indice_key is None
+                                               or input.find_indice_pair(self.indice_key) is None):
             return self._downsample_float32(input)
         if self.bias is not None and not self.training and not self.conv1x1:
             # spconv's CPU kernels take no bias at inference (it asserts); its training
@@ -215,7 +215,6 @@ class _Products:
         """zeroseg3d's products in ``dtype`` (GatherMatmulScatter)."""
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
-        from spconv.pytorch.core import IndiceData
 
         c_out, c_in = self.out_channels, self.in_channels
         weight = self.weight.reshape(c_out, -1, c_in)
@@ -233,18 +232,17 @@ class _Products:
         elif data is not None:
             out_indices, out_shape = data.out_indices, data.out_spatial_shape
         else:
-            shape = input.spatial_shape
-            if self._downsample2() and len(features) >= OWN_RULEBOOK_MIN_VOXELS:
-                out_indices, pairs, counts, out_shape = downsample_pairs(input.indices, shape)
+            if self._own_downsample(features):
+                data = self._downsample_rulebook(input)
             else:
+                shape = input.spatial_shape
                 out_shape = shape if self.subm else ops.get_conv_output_size(
                     shape, self.kernel_size, self.stride, self.padding, self.dilation)
                 out_indices, pairs, counts = ops.get_indice_pairs(
                     input.indices, input.batch_size, shape, ConvAlgo.Native, self.kernel_size, self.stride,
                     self.padding, self.dilation, self.output_padding, self.subm, self.transposed)
-            data = IndiceData(out_indices, input.indices, pairs, counts, shape, out_shape, is_subm=self.subm,
-                              algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
-                              dilation=self.dilation, padding=self.padding)
+                data = self._indice_data(out_indices, input.indices, pairs, counts, shape, out_shape)
+            out_indices, out_shape = data.out_indices, data.out_spatial_shape
             if self.indice_key is not None:
                 indice_dict = {**indice_dict, self.indice_key: data}
         # layers sharing an indice key share its rulebook, converted once per direction
@@ -264,19 +262,34 @@ class _Products:
         rulebook, stored under the layer's indice key for the inverse convolution."""
         from spconv.core import ConvAlgo
         from spconv.pytorch import functional
-        from spconv.pytorch.core import IndiceData
 
-        out_indices, pairs, counts, out_shape = downsample_pairs(input.indices, input.spatial_shape)
-        out = functional.indice_conv(input.features, self.weight, pairs, counts, len(out_indices), ConvAlgo.Native,
-                                     input._timer)
+        data = self._downsample_rulebook(input)
+        out = functional.indice_conv(input.features, self.weight, data.indice_pairs, data.indice_pair_num,
+                                     len(data.out_indices), ConvAlgo.Native, input._timer)
         result = input.shadow_copy().replace_feature(self._bias(out))
-        result.indices, result.spatial_shape = out_indices, out_shape
+        result.indices, result.spatial_shape = data.out_indices, data.out_spatial_shape
         if self.indice_key is not None:
-            data = IndiceData(out_indices, input.indices, pairs, counts, input.spatial_shape, out_shape, is_subm=False,
-                              algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
-                              dilation=self.dilation, padding=self.padding)
             result.indice_dict = {**input.indice_dict, self.indice_key: data}
         return result
+
+    def _own_downsample(self, features: torch.Tensor) -> bool:
+        """Whether this is a kernel-2 stride-2 convolution over enough voxels for
+        models/rulebook.py's rulebook."""
+        return self._downsample2() and len(features) >= OWN_RULEBOOK_MIN_VOXELS
+
+    def _downsample_rulebook(self, input):
+        """This kernel-2 stride-2 convolution's rulebook over ``input``, from models/rulebook.py."""
+        out_indices, pairs, counts, out_shape = downsample_pairs(input.indices, input.spatial_shape)
+        return self._indice_data(out_indices, input.indices, pairs, counts, input.spatial_shape, out_shape)
+
+    def _indice_data(self, out_indices, indices, pairs, counts, shape, out_shape):
+        """spconv's record of this layer's rulebook, as its own layers keep under an indice key."""
+        from spconv.core import ConvAlgo
+        from spconv.pytorch.core import IndiceData
+
+        return IndiceData(out_indices, indices, pairs, counts, shape, out_shape, is_subm=self.subm,
+                          algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
+                          dilation=self.dilation, padding=self.padding)
 
     def _bias(self, out: torch.Tensor) -> torch.Tensor:
         return out if self.bias is None else out.add_(self.bias)   # ``out`` is this layer's own
@@ -295,13 +308,9 @@ class _Products:
     def _with_rulebook(self, input):
         """``input`` with this layer's submanifold rulebook under its indice key, built by
         models/rulebook.py: spconv's forward and backward then reuse it instead of hashing."""
-        from spconv.core import ConvAlgo
-        from spconv.pytorch.core import IndiceData
-
         pairs, counts = submanifold_pairs(input.indices, input.spatial_shape)
-        data = IndiceData(input.indices, input.indices, pairs, counts, input.spatial_shape, input.spatial_shape,
-                          is_subm=True, algo=ConvAlgo.Native, ksize=self.kernel_size, stride=self.stride,
-                          dilation=self.dilation, padding=self.padding)
+        data = self._indice_data(input.indices, input.indices, pairs, counts, input.spatial_shape,
+                                 input.spatial_shape)
         result = input.shadow_copy()
         result.indice_dict = {**input.indice_dict, self.indice_key: data}
         return result
