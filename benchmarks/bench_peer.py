@@ -132,15 +132,15 @@ def merge_rows(rounds: list[dict]) -> dict:
 
 
 def loader_rate(voxel: float, batch_size: int, workers: int, device: str) -> float:
-    """Training batches per second through the training loader (read, pair, voxelize, collate,
-    pinned for a GPU)."""
-    from common import loader_batches_per_s
+    """Training batches per second through the training loader (read, pair, augment, voxelize,
+    the teacher's cached outputs of ViT-B-16 at KITTI's native size, collate, pinned for a GPU)."""
+    import tempfile
 
-    from zeroseg3d.datasets.pipeline import SampleBuilder
-    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from common import kitti_training_set, loader_batches_per_s
 
-    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
-    return loader_batches_per_s(frames, SampleBuilder(voxel), batch_size, workers, device)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        return loader_batches_per_s(None, None, batch_size, workers, device,
+                                    samples=kitti_training_set(voxel, cache_dir))
 
 
 def main() -> None:

@@ -78,6 +78,57 @@ def random_student(backbone: str, device: str = "cpu"):
     return model, F.normalize(torch.randn(19, 512), dim=-1).to(device)
 
 
+def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int] = (24, 78), dim: int = 512):
+    """The real SemanticKITTI frames as training samples (engine/data.SegmentationSet with the
+    default loss settings: unseen classes' labels hidden, augmentation, pseudo labels among the
+    unseen classes voted over objects), with a teacher cache in ``cache_dir`` of the shapes
+    ViT-B-16 writes at the native 1241x376 size (a 24x78 grid of 512-d features per camera)
+    and seeded random values: what the loader does per sample does not depend on them."""
+    import numpy as np
+    import torch
+
+    from zeroseg3d.config import Config
+    from zeroseg3d.datasets.pipeline import SampleBuilder
+    from zeroseg3d.datasets.semantickitti import SemanticKITTI
+    from zeroseg3d.engine.builder import class_split
+    from zeroseg3d.engine.data import SegmentationSet
+    from zeroseg3d.geometry.config import AugmentConfig, PairingConfig
+    from zeroseg3d.geometry.projection import pair_points
+    from zeroseg3d.teacher.cache import TeacherCache, point_tensors
+
+    config = Config()
+    frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
+    split = class_split(config, frames.vocabulary)
+    cache = TeacherCache(cache_dir, "benchmark")
+    rng = np.random.default_rng(0)
+    for index in range(len(frames)):
+        frame = frames[index]
+        pairing = pair_points(frame.xyz, frame.cameras, PairingConfig())
+        view = np.unique(pairing.point_idx)
+        probs = rng.dirichlet(np.full(frames.vocabulary.num_classes, 0.3), len(view)).astype(np.float32)
+        tensors = {f"features/{c}": torch.from_numpy(rng.standard_normal((*grid, dim)).astype(np.float16))
+                   for c in range(len(frame.cameras))}
+        tensors.update(point_tensors(frame.num_points, view, probs))
+        cache.save(frame.frame_id, tensors)
+    loss = config.loss
+    return SegmentationSet(frames, SampleBuilder(voxel, PairingConfig(), AugmentConfig()), split, cache,
+                           training=True, pseudo_among=np.array(split.unseen), pseudo_min_mass=loss.pseudo_min_mass,
+                           object_radius=loss.pseudo_object_radius, object_ground=loss.pseudo_object_ground)
+
+
+class Cycled:
+    """``length`` items cycling over ``dataset``."""
+
+    def __init__(self, dataset, length: int):
+        self.dataset, self.length = dataset, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        return self.dataset[index % len(self.dataset)]
+
+
 class RepeatedFrames:
     """``length`` samples cycling over ``frames``, built by ``builder`` as training builds them."""
 
@@ -91,17 +142,20 @@ class RepeatedFrames:
         return self.builder(self.frames[index % len(self.frames)])
 
 
-def loader_batches_per_s(frames, builder, batch_size: int, workers: int, device: str = "cpu") -> float:
+def loader_batches_per_s(frames, builder, batch_size: int, workers: int, device: str = "cpu",
+                         samples=None) -> float:
     """Steady-state batches per second of the training loader (engine/data.make_loader) over
-    ``frames``: the batches the workers prefetched while starting are taken before the clock
-    starts, so that only what they build while timed is counted."""
+    ``frames`` built by ``builder`` (or over the dataset ``samples``, cycled): the batches the
+    workers prefetched while starting are taken before the clock starts, so that only what
+    they build while timed is counted."""
     from zeroseg3d.engine.data import make_loader
 
     skip = max(1, 4 * workers)   # make_loader's prefetch depth
     timed_batches = max(12, 4 * workers)
     length = batch_size * (skip + timed_batches)
     batches = [list(range(i, i + batch_size)) for i in range(0, length, batch_size)]
-    iterator = iter(make_loader(RepeatedFrames(frames, builder, length), batches, workers, device))
+    dataset = RepeatedFrames(frames, builder, length) if samples is None else Cycled(samples, length)
+    iterator = iter(make_loader(dataset, batches, workers, device))
     for _ in range(skip):
         next(iterator)
     start = time.perf_counter()

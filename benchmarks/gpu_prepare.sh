@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds .whl/, what benchmarks/gpu_session.sh needs on a lent GPU machine (no network there):
-# spconv's CUDA build and its pure-Python needs, and the real frames. Run here, where pip reaches
-# the package index:   bash benchmarks/gpu_prepare.sh   (about 2 minutes; 48 MB)
+# spconv's CUDA build and its pure-Python needs, safetensors (the teacher cache) and the real
+# frames. Run here, where pip reaches the package index:   bash benchmarks/gpu_prepare.sh
+# (about 2 minutes; 48 MB)
 # The spconv-cu126 wheel alone is 70 MB, over a call's 64 MiB, so its files travel as one
 # xz-compressed site folder (42 MB with cumm).
 set -euo pipefail
@@ -16,6 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d "$tmp/wheels" spconv-cu126==2.3.8 "cumm-cu126>=0.7.11,<0.8" pccm ccimport fire termcolor \
+    "$(grep -i '^safetensors==' requirements/lock.txt)" \
     > "$tmp/pip.log" 2>&1 || { grep -v "^WARNING: Location" "$tmp/pip.log"; echo "gpu_prepare: pip download failed" >&2; exit 1; }
 mkdir "$tmp/site"
 for wheel in "$tmp"/wheels/*.whl; do unzip -q -o "$wheel" -d "$tmp/site"; done

@@ -15,6 +15,8 @@ nvidia-smi -L
 python3 -c "import torch, spconv, numpy; print('torch', torch.__version__, 'spconv', spconv.__version__, 'numpy', numpy.__version__)" || exit 1
 timeout 170 python3 benchmarks/bench_gpu.py --repeat 5 --profile-out "$OUT" ${GPU_ARGS:-} 2>&1 | tee "$OUT/bench_gpu.log"
 cp benchmarks/results/gpu_student.json "$OUT/" 2>/dev/null
+# what one training sample costs on this machine's CPU, one thread (the loader's workers)
+timeout 60 python3 benchmarks/bench_loader.py --scan-only 2>&1 | tee "$OUT/loader_scan.log"
 timeout 230 python3 benchmarks/bench_peer.py --precision bf16 fp16 --rounds 1 --repeat 3 --workers 0 16 ${PEER_ARGS:-} 2>&1 \
     | tee "$OUT/bench_peer.log"
 cp benchmarks/results/peer_gpu.json "$OUT/" 2>/dev/null

@@ -9,7 +9,7 @@ from zeroseg3d.datasets.pipeline import SampleBuilder, collate
 from zeroseg3d.geometry.augment import apply_transform
 from zeroseg3d.geometry.config import AugmentConfig
 from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
-from zeroseg3d.geometry.projection import pair_points, project_points
+from zeroseg3d.geometry.projection import erode, pair_points, project_points
 from zeroseg3d.geometry.transforms import invert_transform, make_transform, quaternion_to_matrix
 from zeroseg3d.geometry.voxelize import voxelize
 
@@ -35,6 +35,17 @@ def test_points_behind_camera_near_or_outside_are_dropped():
     xyz = np.array([[-5.0, 0, 0], [0.5, 0, 0], [5.0, 0, 0], [5.0, 10.0, 0]])
     pairing = pair_points(xyz, [camera()], PairingConfig(min_depth=1.0))
     assert pairing.point_idx.tolist() == [2]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (40, 3), (57, 129)])
+def test_erosion_is_scipys_minimum_filter_with_an_infinite_border(shape):
+    from scipy.ndimage import minimum_filter
+
+    rng = np.random.default_rng(shape[0])
+    for radius in range(6):
+        image = np.where(rng.random(shape) < 0.1, rng.uniform(1, 80, shape), np.inf).astype(np.float32)
+        expected = minimum_filter(image, size=2 * radius + 1, mode="constant", cval=np.inf)
+        np.testing.assert_array_equal(erode(image, radius), expected)
 
 
 def test_point_behind_another_is_occluded_and_neighbours_are_not():
@@ -87,12 +98,14 @@ def test_voxelize():
 
 
 
-def test_voxelize_is_the_sorted_unique_of_integer_voxel_keys(rng):
+@pytest.mark.parametrize("spread", [20.0, 2000.0])   # 2 km at 0.1 m: more grid cells than int32 keys hold
+def test_voxelize_is_the_sorted_unique_of_integer_voxel_keys(rng, spread):
     # a scan-like cloud (negative coordinates, float32 input, points sharing voxels): voxels in
     # key order, each point in the voxel its floored coordinates name, counts that add up
-    xyz = rng.normal(0, 20, (5000, 3)).astype(np.float32)
+    xyz = rng.normal(0, spread, (5000, 3)).astype(np.float32)
     xyz[2500:] = xyz[:2500] + 0.01   # many points share a voxel with another
     vox = voxelize(xyz, 0.1)
+    assert np.prod(vox.coords.max(0) + 1.0) > 2 ** 31 or spread == 20.0
     grid = np.floor((xyz.astype(np.float64) - vox.origin) / 0.1).astype(np.int64)
     np.testing.assert_array_equal(vox.coords[vox.point_to_voxel], grid)
     keys = [tuple(c) for c in vox.coords]

@@ -1,12 +1,15 @@
 """The training loader (engine/data.make_loader): batches in the sampler's order whatever the
-worker count, and workers whose numpy runs one thread each."""
+worker count, and workers whose numpy runs one thread each; the teacher's patch rows that a
+sample carries (engine/data.patch_taps) and their batching."""
 
 import numpy as np
 import torch
 
 from zeroseg3d.datasets.frame import Frame
-from zeroseg3d.datasets.pipeline import SampleBuilder
-from zeroseg3d.engine.data import make_loader
+from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate
+from zeroseg3d.engine.data import make_loader, patch_taps
+from zeroseg3d.geometry.projection import Pairing
+from zeroseg3d.teacher.dense import sample_grid
 
 
 class _Frames(torch.utils.data.Dataset):
@@ -42,3 +45,53 @@ def test_batches_follow_the_sampler_whatever_the_worker_count():
 def test_workers_run_numpy_on_one_thread():
     for batch in make_loader(_Frames(4), [[0, 1], [2, 3]], workers=2):
         assert batch["blas_threads"].max().item() == 1
+
+
+class _Camera:
+    def __init__(self, image_size):
+        self.image_size = image_size
+
+
+def test_patch_taps_interpolate_as_grid_sample_and_name_the_containing_patch():
+    rng = np.random.default_rng(0)
+    cameras = [_Camera((120, 40)), _Camera((64, 64))]
+    grids = [torch.from_numpy(rng.standard_normal((4, 12, 8)).astype(np.float16)),
+             torch.from_numpy(rng.standard_normal((8, 8, 8)).astype(np.float16))]
+    # pixels anywhere in the images, their edges and corners included
+    uv = np.concatenate([rng.uniform(-0.5, 119.49, (300, 2)) * [1, 40 / 120],
+                         [[-0.5, -0.5], [119.49, 39.49], [0.0, 39.0], [60.0, 20.0]],
+                         rng.uniform(-0.5, 63.49, (200, 2))]).astype(np.float32)
+    cam = np.repeat([0, 1], [304, 200])
+    pairing = Pairing(np.arange(504), cam, uv, np.ones(504, np.float32))
+    taps, weights, patch, table = patch_taps(pairing, cameras, grids)
+    features = (table[taps].astype(np.float32) * weights[..., None]).sum(1)
+    assert np.allclose(weights.sum(1), 1) and (weights >= 0).all()
+    for c, (camera, grid) in enumerate(zip(cameras, grids)):
+        rows = cam == c
+        expected = sample_grid(grid.permute(2, 0, 1).float(), torch.from_numpy(uv[rows]), camera.image_size)
+        np.testing.assert_allclose(features[rows], expected.numpy(), atol=1e-5)
+        # the patch whose cell holds the pixel
+        h, w, _ = grid.shape
+        width, height = camera.image_size
+        cell = (np.clip(((uv[rows, 1] + 0.5) / height * h).astype(int), 0, h - 1) * w
+                + np.clip(((uv[rows, 0] + 0.5) / width * w).astype(int), 0, w - 1))
+        np.testing.assert_array_equal(table[patch[rows]], grid.reshape(-1, 8).numpy()[cell])
+    # each used cell of each camera once: the first camera's rows first
+    assert len(table) == len(np.unique(np.concatenate([taps.ravel(), patch])))
+    assert patch[cam == 0].max() < patch[cam == 1].min()
+
+
+def test_collate_offsets_patch_rows_per_sample():
+    def sample(name, rows, table):
+        s = Sample(name, np.zeros((2, 4), np.float32), np.zeros(2, np.int64), Pairing.empty(),
+                   np.zeros((1, 3), np.int32), np.zeros(2, np.int64), np.eye(4))
+        s.pair_extras = {"pair_taps": np.array(rows)[:, None].repeat(4, 1), "pair_patch": np.array(rows),
+                         "pair_tap_weights": np.full((len(rows), 4), 0.25, np.float32)}
+        s.patch_features = table
+        return s
+
+    batch = collate([sample("a", [0, 1], np.zeros((2, 3), np.float16)), sample("b", [2, 0], np.ones((3, 3), np.float16))])
+    assert batch["pair_patch"].tolist() == [0, 1, 4, 2]
+    assert batch["pair_taps"][:, 0].tolist() == [0, 1, 4, 2]
+    assert batch["patch_features"].shape == (5, 3)
+    assert batch["patch_features"][batch["pair_patch"]].float().sum(1).tolist() == [0, 0, 3, 3]

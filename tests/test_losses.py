@@ -34,14 +34,36 @@ def test_group_means_are_the_means():
     torch.testing.assert_close(means, torch.tensor([[3.0, 2.0], [3.0, 2.5]]))
 
 
+def one_tap(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Taps that read row ``rows[i]`` whole for pair i."""
+    taps = torch.tensor(rows)[:, None].repeat(1, 4)
+    return taps, torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(len(rows), 1)
+
+
 def test_global_prototypes_and_loss():
     # two classes; student embeddings equal the teacher features -> prototypes align
-    teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [5.0, 5.0]])
+    patches = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    taps, weights = one_tap([0, 0, 1, 1, 2])
+    teacher = patches[[0, 0, 1, 1, 2]]
     classes = torch.tensor([0, 0, 1, 1, -1])
-    aligned = global_loss(teacher.clone(), teacher, classes, 0.1)
+    aligned = global_loss(teacher.clone(), taps, weights, patches, classes, 0.1)
     assert aligned.item() == pytest.approx(math.log(1 + math.exp(-10)), abs=1e-6)
-    crossed = global_loss(teacher.flip(1), teacher, classes, 0.1)
+    crossed = global_loss(teacher.flip(1), taps, weights, patches, classes, 0.1)
     assert crossed.item() > 5
+
+
+def test_global_teacher_prototypes_mix_the_taps():
+    # class 0: one pair half row 0 half row 1, one pair all row 2: mean (0.25, 0.25, 0.5);
+    # class 1: a quarter of each of rows 0-2 and of row 3
+    patches = torch.eye(4)
+    taps = torch.tensor([[0, 1, 0, 1], [2, 2, 2, 2], [0, 1, 2, 3]])
+    weights = torch.tensor([[0.5, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    classes = torch.tensor([0, 0, 1])
+    student = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    expected = info_nce(torch.tensor([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]]),
+                        torch.tensor([[0.25, 0.25, 0.5, 0.0], [0.25, 0.25, 0.25, 0.25]]), 0.1)
+    loss = global_loss(student, taps, weights, patches, classes, 0.1)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_local_loss_pools_points_per_patch():
@@ -108,7 +130,9 @@ def test_criterion_switches_and_phases():
     batch = {"labels": torch.tensor([0, 1, 0, 1, -1, -1, -1, -1]),
              "teacher_label": torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]),
              "teacher_conf": torch.tensor([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.3, 0.9]),   # point 6: too unsure
-             "point_to_voxel": torch.arange(n), "pair_point": torch.arange(n), "pair_feature": torch.randn(n, d),
+             "point_to_voxel": torch.arange(n), "pair_point": torch.arange(n),
+             "pair_taps": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])[:, None].repeat(1, 4),
+             "pair_tap_weights": torch.full((n, 4), 0.25),
              "pair_patch": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), "patch_features": torch.randn(4, d),
              "self_label": torch.tensor([-1, -1, -1, -1, 2, -1, 2, -1])}
     seen = torch.tensor([True, True, False])

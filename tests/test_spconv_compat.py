@@ -254,3 +254,17 @@ def test_auto_precision_predicts_in_bfloat16_only_on_cpus_with_bfloat16_units(mo
                                            ("bf16", False, torch.bfloat16)):
         with device.autocast("cpu", precision, inference=inference):
             assert compute_dtype() == expected, (precision, inference)
+
+
+def test_building_sparse_tensors_logs_no_torch_fx_warning(caplog):
+    import logging
+
+    import torch.fx._symbolic_trace as fx_trace
+
+    spconv = import_spconv()
+    fx_trace.is_fx_tracing_warning.cache_clear()   # torch warns once per process
+    with caplog.at_level(logging.WARNING):
+        spconv.SparseConvTensor(torch.ones(1, 1), torch.zeros(1, 4, dtype=torch.int32), [4, 4, 4], 1)
+        logging.getLogger("torch.fx._symbolic_trace").warning("another fx warning")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["another fx warning"]

@@ -53,14 +53,18 @@ class SampleBuilder:
                       voxels.point_to_voxel, transform)
 
 
+# pair extras that index rows of the samples' patch_features
+PATCH_ROWS = ("pair_patch", "pair_taps")
+
+
 def collate(samples: list[Sample]) -> dict:
     """Concatenate samples; indices into points and voxels are offset per sample.
 
     Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
     voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,) the
     point of each point-pixel pair; and frame_ids, a list. Point and pair extras (the
-    teacher's labels and features) are concatenated under their own names; ``pair_patch`` is
-    offset into the concatenated ``patch_features``. (What only the geometry needs, pixels,
+    teacher's labels and patch rows) are concatenated under their own names; those of
+    ``PATCH_ROWS`` are offset into the concatenated ``patch_features``. (What only the geometry needs, pixels,
     depths and augmentation transforms, stays in the samples.)
     """
     import torch
@@ -90,7 +94,7 @@ def collate(samples: list[Sample]) -> dict:
     pair_extras: dict[str, list] = {key: [] for key in samples[0].pair_extras}
     for s in samples:
         for key, value in s.pair_extras.items():
-            pair_extras[key].append(value + patch_offset if key == "pair_patch" else value)
+            pair_extras[key].append(value + patch_offset if key in PATCH_ROWS else value)
         patch_offset += 0 if s.patch_features is None else len(s.patch_features)
     for key, values in pair_extras.items():
         batch[key] = torch.from_numpy(np.concatenate(values))

@@ -12,7 +12,6 @@ from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.cache import TeacherCache, point_labels
 from zeroseg3d.teacher.objects import consolidate_objects
-from zeroseg3d.teacher.dense import sample_grid
 from zeroseg3d.utils.device import is_cuda
 
 
@@ -100,31 +99,48 @@ class SegmentationSet(torch.utils.data.Dataset):
                                               self.object_radius, ground_height=ground)
         sample.point_extras["teacher_label"] = label
         sample.point_extras["teacher_conf"] = conf.astype(np.float32)
-        pairing = sample.pairing
-        features = np.zeros((len(pairing), 0), np.float16)
-        patch = np.zeros(len(pairing), np.int64)
-        tables, offset = [], 0
-        for cam_index, camera in enumerate(frame.cameras):
-            grid = outputs[f"features/{cam_index}"]                      # (h, w, D) fp16
-            rows = np.flatnonzero(pairing.cam_idx == cam_index)
-            h, w, dim = grid.shape
-            if features.shape[1] == 0:
-                features = np.zeros((len(pairing), dim), np.float16)
-            if len(rows) == 0:
-                continue
-            uv = torch.from_numpy(pairing.uv[rows])
-            features[rows] = sample_grid(grid.permute(2, 0, 1).float(), uv, camera.image_size).half().numpy()
-            width, height = camera.image_size
-            cols = np.clip(((pairing.uv[rows, 0] + 0.5) / width * w).astype(np.int64), 0, w - 1)
-            cells = np.clip(((pairing.uv[rows, 1] + 0.5) / height * h).astype(np.int64), 0, h - 1) * w + cols
-            used, inverse = np.unique(cells, return_inverse=True)
-            tables.append(grid.reshape(-1, dim)[torch.from_numpy(used)].numpy())
-            patch[rows] = inverse + offset
-            offset += len(used)
-        sample.pair_extras["pair_feature"] = features
+        taps, weights, patch, table = patch_taps(sample.pairing, frame.cameras,
+                                                 [outputs[f"features/{c}"] for c in range(len(frame.cameras))])
+        sample.pair_extras["pair_taps"] = taps
+        sample.pair_extras["pair_tap_weights"] = weights
         sample.pair_extras["pair_patch"] = patch
-        sample.patch_features = (np.concatenate(tables) if tables
-                                 else np.zeros((0, features.shape[1]), np.float16))
+        sample.patch_features = table
+
+
+def patch_taps(pairing, cameras, grids: list[torch.Tensor]):
+    """Where each point-pixel pair reads the teacher's patch grids: (taps (P, 4) rows of the
+    patch table, their bilinear weights (P, 4) float32 (the pixel centre's grid_sample, border
+    padding), the row of the patch that contains the pixel (P,), the table (K, D) fp16: the
+    grid cells used, camera after camera). The training step interpolates the P pair features
+    from the table on its device: shipping them instead would cost D values per pair."""
+    count = len(pairing)
+    dim = grids[0].shape[2] if grids else 0
+    taps, weights = np.zeros((count, 4), np.int64), np.zeros((count, 4), np.float32)
+    patch = np.zeros(count, np.int64)
+    tables, offset = [], 0
+    for cam_index, (camera, grid) in enumerate(zip(cameras, grids)):
+        rows = np.flatnonzero(pairing.cam_idx == cam_index)
+        if len(rows) == 0:
+            continue
+        h, w, dim = grid.shape
+        width, height = camera.image_size
+        # grid_sample's coordinates (align_corners=False) of the pixel centre, in cells
+        x = (pairing.uv[rows, 0].astype(np.float64) + 0.5) / width * w
+        y = (pairing.uv[rows, 1].astype(np.float64) + 0.5) / height * h
+        cell = np.clip(np.floor(y).astype(np.int64), 0, h - 1) * w + np.clip(np.floor(x).astype(np.int64), 0, w - 1)
+        x, y = np.clip(x - 0.5, 0, w - 1), np.clip(y - 0.5, 0, h - 1)
+        x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+        x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+        fx, fy = x - x0, y - y0
+        cells = np.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1, cell], axis=1)
+        used, inverse = torch.unique(torch.from_numpy(cells.ravel()), return_inverse=True)
+        inverse = inverse.numpy().reshape(-1, 5) + offset
+        taps[rows], patch[rows] = inverse[:, :4], inverse[:, 4]
+        weights[rows] = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
+        tables.append(grid.reshape(-1, dim)[used].numpy())
+        offset += len(used)
+    table = np.concatenate(tables) if tables else np.zeros((0, dim), np.float16)
+    return taps, weights, patch, table
 
 
 def _one_thread_per_worker(worker_id: int) -> None:

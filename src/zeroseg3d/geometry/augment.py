@@ -28,8 +28,15 @@ def random_transform(config: AugmentConfig, rng: np.random.Generator) -> np.ndar
     return transform
 
 
-def apply_transform(xyz: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    return (np.asarray(xyz, np.float64) @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32)
+def apply_transform(xyz: np.ndarray, transform: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) float32 ``transform``ed (computed in float64), into ``out`` (N, >= 3) if given."""
+    # column by column: numpy's float64 matrix product with 3 columns is 2.5x slower
+    x, y, z = (np.asarray(xyz[:, axis], np.float64) for axis in range(3))
+    out = np.empty((len(x), 3), np.float32) if out is None else out
+    for row in range(3):
+        t = transform[row]
+        out[:, row] = t[0] * x + t[1] * y + t[2] * z + t[3]
+    return out[:, :3]
 
 
 def augment_points(points: np.ndarray, config: AugmentConfig, rng: np.random.Generator):
@@ -41,8 +48,8 @@ def augment_points(points: np.ndarray, config: AugmentConfig, rng: np.random.Gen
         return points.copy(), np.eye(4)
     transform = random_transform(config, rng)
     out = points.copy()
-    out[:, :3] = apply_transform(points[:, :3], transform)
+    apply_transform(points, transform, out=out)
     if config.jitter_sigma > 0:
-        noise = rng.normal(0.0, config.jitter_sigma, size=(len(points), 3))
-        out[:, :3] += np.clip(noise, -config.jitter_clip, config.jitter_clip).astype(np.float32)
+        noise = rng.standard_normal((len(points), 3), dtype=np.float32) * np.float32(config.jitter_sigma)
+        out[:, :3] += np.clip(noise, -config.jitter_clip, config.jitter_clip)
     return out, transform

@@ -39,9 +39,12 @@ def voxelize(xyz: np.ndarray, voxel_size: float) -> Voxelization:
     grid = [np.floor((c - o) / voxel_size).astype(np.int64) for c, o in zip(columns, origin)]
     extent = [int(g.max()) + 1 for g in grid]
     keys = (grid[0] * extent[1] + grid[1]) * extent[2] + grid[2]
+    if extent[0] * extent[1] * extent[2] < 2 ** 31:
+        keys = keys.astype(np.int32)     # sorts 1.5x faster than int64
     # torch's sort-based unique: the same sorted keys, inverse and counts as np.unique, 3x faster
     unique_keys, point_to_voxel, counts = (t.numpy() for t in torch.unique(
         torch.from_numpy(keys), sorted=True, return_inverse=True, return_counts=True))
+    unique_keys = unique_keys.astype(np.int64)
     coords = np.stack([unique_keys // (extent[1] * extent[2]),
                        (unique_keys // extent[2]) % extent[1],
                        unique_keys % extent[2]], axis=1).astype(np.int32)

@@ -31,12 +31,18 @@ def local_loss(point_embeddings: torch.Tensor, patch_ids: torch.Tensor, patch_fe
     return info_nce(student, teacher, temperature)
 
 
-def global_loss(point_embeddings: torch.Tensor, teacher_features: torch.Tensor, classes: torch.Tensor,
-                temperature: float) -> torch.Tensor:
+def global_loss(point_embeddings: torch.Tensor, taps: torch.Tensor, tap_weights: torch.Tensor,
+                patch_features: torch.Tensor, classes: torch.Tensor, temperature: float) -> torch.Tensor:
     """Semantic level: per class present, the 3D prototype (mean student embedding) against
     the 2D prototype (mean teacher feature of the same points), InfoNCE across classes.
+    A point's teacher feature is the bilinear mix ``tap_weights`` (M, 4) of the rows ``taps``
+    (M, 4) of ``patch_features`` (K, D), so the 2D prototypes are one (G, K) x (K, D) product.
     ``classes`` (M,) is the class of each paired point (label or pseudo label; -1 skips)."""
     valid = classes >= 0
-    _, student = group_means(point_embeddings[valid], classes[valid])
-    _, teacher = group_means(teacher_features[valid].float(), classes[valid])
+    ids, inverse = torch.unique(classes[valid], return_inverse=True)
+    student = scatter_mean(point_embeddings[valid], inverse, len(ids))
+    mix = torch.zeros(len(ids), len(patch_features), device=patch_features.device)
+    mix.index_put_((inverse[:, None].expand(-1, taps.shape[1]).reshape(-1), taps[valid].reshape(-1)),
+                   tap_weights[valid].float().reshape(-1), accumulate=True)
+    teacher = (mix @ patch_features.float()) / mix.sum(1, keepdim=True).clamp_min(1e-12)
     return info_nce(student, teacher, temperature)

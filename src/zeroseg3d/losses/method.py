@@ -76,7 +76,8 @@ class MethodCriterion:
             if c.mcfa_global:
                 # prototypes of the classes the output level supervises: 3D labels, else pseudo labels
                 classes = torch.where(labelled_seen, labels, torch.where(pseudo, teacher_label, -1))[pairs]
-                terms["loss_global"] = global_loss(paired, batch["pair_feature"], classes, c.global_temperature)
+                terms["loss_global"] = global_loss(paired, batch["pair_taps"], batch["pair_tap_weights"],
+                                                    batch["patch_features"], classes, c.global_temperature)
                 weighted.append(c.global_weight * terms["loss_global"])
             if c.mcfa_local:
                 terms["loss_local"] = local_loss(paired, batch["pair_patch"], batch["patch_features"],

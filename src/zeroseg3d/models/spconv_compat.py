@@ -1,4 +1,4 @@
-"""spconv 2.3.x on the CPU: two fixes, and the only place that touches spconv's internals.
+"""spconv 2.3.x: three fixes, and the only place that touches spconv's internals.
 
 1. Backward without CUDA. spconv asks ``torch.cuda.current_stream()`` for a stream handle in
    several backward (and pair-generation) paths even when every tensor is on the CPU, which
@@ -13,12 +13,25 @@
    dense convolution by up to 0.6 (0.0 with one thread), training was not reproducible, and
    predictions depended on the thread count. We run that one kernel on a single thread
    (the rest of the convolution keeps all threads); GPU tensors never reach it.
+
+3. A warning for spconv's code in every process. ``SparseConvTensor`` is a torch.fx proxyable
+   class, so constructing one asks ``torch.fx.is_fx_tracing()``, which torch 2.x answers with a
+   log warning about that function's meaning (once per process, in the middle of a progress
+   bar). Only that record of torch's fx logger is dropped.
 """
 
 from __future__ import annotations
 
+import logging
+
 _PATCHED_STREAM = False
 _PATCHED_SCATTER = False
+FX_LOGGER = "torch.fx._symbolic_trace"
+
+
+class _DropFxTracingWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("is_fx_tracing will return true")
 
 
 def _no_cuda_stream() -> int:
@@ -60,6 +73,9 @@ def import_spconv():
         raise ZeroSeg3DError(
             f"the sparse backbone needs spconv ({exc}); install zeroseg3d with the spconv build of "
             "your machine: pip install 'zeroseg3d[cpu]', or [cu126] (cu118, cu120, cu121, cu124) on a GPU") from None
+    fx_logger = logging.getLogger(FX_LOGGER)
+    if not any(isinstance(f, _DropFxTracingWarning) for f in fx_logger.filters):
+        fx_logger.addFilter(_DropFxTracingWarning())
     if not _PATCHED_SCATTER:
         from spconv.pytorch import ops
 

@@ -26,6 +26,23 @@ from __future__ import annotations
 import numpy as np
 
 
+def cell_index(xyz: np.ndarray, size: float) -> np.ndarray:
+    """(N,) index of each point's cell of edge ``size``, cells numbered in the lexicographic
+    order of their (x, y, z) indices (np.unique(cells, axis=0)'s order, 5-10x faster)."""
+    import torch
+
+    x, y, z = _cells(xyz, size, 3)
+    keys = (x * (y.max() + 1) + y) * (z.max() + 1) + z
+    return torch.unique(torch.from_numpy(keys), return_inverse=True)[1].numpy()
+
+
+def _cells(xyz: np.ndarray, size: float, dims: int) -> list[np.ndarray]:
+    """The first ``dims`` cell indices of each point, each from 0: column by column, as
+    numpy reduces an (N, 3) array's long axis several times slower."""
+    cells = [np.floor(np.ascontiguousarray(xyz[:, k]) / size).astype(np.int64) for k in range(dims)]
+    return [c - c.min() for c in cells]
+
+
 def components(xyz: np.ndarray, radius: float) -> np.ndarray:
     """(N,) component index of each point: points closer than ``radius`` are connected.
 
@@ -39,9 +56,7 @@ def components(xyz: np.ndarray, radius: float) -> np.ndarray:
 
     if len(xyz) == 0:
         return np.zeros(0, np.int64)
-    cells = np.floor(xyz / (radius / 4)).astype(np.int64)
-    _, cell_of_point = np.unique(cells, axis=0, return_inverse=True)
-    cell_of_point = cell_of_point.reshape(-1)
+    cell_of_point = cell_index(xyz, radius / 4)
     count = cell_of_point.max() + 1
     sizes = np.bincount(cell_of_point, minlength=count)
     centroid = np.stack([np.bincount(cell_of_point, xyz[:, k], count) for k in range(3)], 1) / sizes[:, None]
@@ -58,15 +73,29 @@ def ground_mask(xyz: np.ndarray, height: float, cell: float = 1.0, window: int =
 
     if len(xyz) == 0:
         return np.zeros(0, bool)
-    ij = np.floor(xyz[:, :2] / cell).astype(np.int64)
-    ij -= ij.min(0)
-    shape = ij.max(0) + 1
+    import torch
+
+    i, j = _cells(xyz, cell, 2)
+    shape = (int(i.max()) + 1, int(j.max()) + 1)
     if shape[0] * shape[1] > 16_000_000:      # stray far points: 4x coarser cells, a window of >= 3 of them
         return ground_mask(xyz, height, cell * 4, max(3, window // 4 * 2 + 1))
-    lowest = np.full(shape, np.inf)
-    np.minimum.at(lowest, (ij[:, 0], ij[:, 1]), xyz[:, 2])
-    ground = minimum_filter(lowest, size=window, mode="nearest")
-    return xyz[:, 2] - ground[ij[:, 0], ij[:, 1]] < height
+    flat = i * shape[1] + j
+    z = np.asarray(xyz[:, 2], np.float64)
+    lowest = torch.full((shape[0] * shape[1],), np.inf, dtype=torch.float64).scatter_reduce_(
+        0, torch.from_numpy(flat), torch.from_numpy(z), "amin").numpy()
+    ground = minimum_filter(lowest.reshape(shape), size=window, mode="nearest").ravel()
+    return z - ground[flat] < height
+
+
+def component_extents(xyz: np.ndarray, component: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(count, 3) lowest and highest coordinates of each component's points (float64)."""
+    import torch
+
+    points = torch.from_numpy(np.asarray(xyz, np.float64))
+    index = torch.from_numpy(component)[:, None].expand(-1, 3)
+    low = torch.full((count, 3), np.inf, dtype=torch.float64).scatter_reduce_(0, index, points, "amin")
+    high = torch.full((count, 3), -np.inf, dtype=torch.float64).scatter_reduce_(0, index, points, "amax")
+    return low.numpy(), high.numpy()
 
 
 def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarray, conf: np.ndarray,
@@ -90,15 +119,13 @@ def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarr
     component = components(xyz[rows], radius)
     count = component.max() + 1
     voted = label[rows] >= 0
-    votes = np.zeros((count, num_classes))
-    np.add.at(votes, (component[voted], label[rows][voted]), conf[rows][voted])
+    # bincount and scatter_reduce: the sums and extents of np.add.at / np.minimum.at, 10x faster
+    votes = np.bincount(component[voted] * num_classes + label[rows][voted], conf[rows][voted],
+                        count * num_classes).reshape(count, num_classes)
     total = votes.sum(1)
     winner = votes.argmax(1)
     share = votes[np.arange(count), winner] / np.maximum(total, 1e-12)
-    low = np.full((count, 3), np.inf)
-    high = np.full((count, 3), -np.inf)
-    np.minimum.at(low, component, xyz[rows])
-    np.maximum.at(high, component, xyz[rows])
+    low, high = component_extents(xyz[rows], component, count)
     small = np.linalg.norm(high - low, axis=1)[component] <= max_extent
     vote = small & (total[component] > 0)
     out_label[rows[vote]] = winner[component[vote]]
