@@ -66,6 +66,18 @@ def test_global_teacher_prototypes_mix_the_taps():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_global_teacher_prototypes_stay_float32_under_float16_autocast():
+    # 300 pairs per class of features near 1000: their sums overflow float16 (max 65504)
+    torch.manual_seed(0)
+    patches = 1000 + torch.randn(6, 8)
+    taps, weights = torch.randint(0, 6, (600, 4)), torch.full((600, 4), 0.25)
+    classes, student = torch.arange(600) % 2, torch.randn(600, 8)
+    expected = global_loss(student, taps, weights, patches, classes, 0.1)
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = global_loss(student, taps, weights, patches, classes, 0.1)
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(expected.item(), rel=1e-2)
+
+
 def test_local_loss_pools_points_per_patch():
     patch_features = torch.eye(3)
     # points of patch 0 average to e0, of patch 2 to e2 (the point in patch 2 is e2 itself)

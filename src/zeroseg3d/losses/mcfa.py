@@ -44,5 +44,6 @@ def global_loss(point_embeddings: torch.Tensor, taps: torch.Tensor, tap_weights:
     mix = torch.zeros(len(ids), len(patch_features), device=patch_features.device)
     mix.index_put_((inverse[:, None].expand(-1, taps.shape[1]).reshape(-1), taps[valid].reshape(-1)),
                    tap_weights[valid].float().reshape(-1), accumulate=True)
-    teacher = (mix @ patch_features.float()) / mix.sum(1, keepdim=True).clamp_min(1e-12)
+    with torch.autocast(patch_features.device.type, enabled=False):   # teacher means in fp32
+        teacher = (mix @ patch_features.float()) / mix.sum(1, keepdim=True).clamp_min(1e-12)
     return info_nce(student, teacher, temperature)
