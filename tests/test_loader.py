@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from zeroseg3d.datasets.frame import Frame
-from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate
+from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate, widen
 from zeroseg3d.engine.data import make_loader, patch_taps
 from zeroseg3d.geometry.projection import Pairing
 from zeroseg3d.teacher.dense import sample_grid
@@ -40,6 +40,24 @@ def test_batches_follow_the_sampler_whatever_the_worker_count():
     for a, b in zip(alone, parallel):
         for key in ("points", "labels", "offsets", "voxel_coords", "point_to_voxel"):
             assert torch.equal(a[key], b[key]), key
+
+
+def test_loader_batches_travel_compact_and_widen_to_the_full_batch():
+    samples = [_Frames(3)[i] for i in range(3)]
+    for s in samples:   # teacher-like extras: a label per point, patch rows per pair
+        s.point_extras["teacher_label"] = np.arange(len(s.points)) % 7 - 1
+        s.pair_extras = {"pair_taps": np.arange(12).reshape(3, 4), "pair_patch": np.arange(3)}
+        s.patch_features = np.zeros((12, 2), np.float16)
+    full = collate(samples)
+    (batch,) = make_loader(samples, [[0, 1, 2]], workers=0)
+    assert {k for k, v in batch.items() if torch.is_tensor(v) and v.dtype == torch.int64} == {"offsets"}
+    assert batch["labels"].dtype == torch.int32 and batch["voxel_coords"].dtype == torch.int32
+    wide = widen(batch)
+    assert set(wide) == set(full)
+    for key, value in full.items():
+        if torch.is_tensor(value):
+            assert wide[key].dtype == value.dtype and torch.equal(wide[key], value), key
+    assert wide["pair_taps"][3:, 0].tolist() == [12, 16, 20, 24, 28, 32]   # offset by each sample's table
 
 
 def test_workers_run_numpy_on_one_thread():

@@ -57,15 +57,17 @@ class SampleBuilder:
 PATCH_ROWS = ("pair_patch", "pair_taps")
 
 
-def collate(samples: list[Sample]) -> dict:
+def collate(samples: list[Sample], compact: bool = False) -> dict:
     """Concatenate samples; indices into points and voxels are offset per sample.
 
     Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
     voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,) the
     point of each point-pixel pair; and frame_ids, a list. Point and pair extras (the
     teacher's labels and patch rows) are concatenated under their own names; those of
-    ``PATCH_ROWS`` are offset into the concatenated ``patch_features``. (What only the geometry needs, pixels,
-    depths and augmentation transforms, stays in the samples.)
+    ``PATCH_ROWS`` are offset into the concatenated ``patch_features``. (What only the geometry
+    needs, pixels, depths and augmentation transforms, stays in the samples.) Labels and
+    indices are int64, or int32 with ``compact`` (what the training loader's workers send:
+    the main process pays per byte to receive and free a batch; ``widen`` restores them).
     """
     import torch
 
@@ -100,4 +102,21 @@ def collate(samples: list[Sample]) -> dict:
         batch[key] = torch.from_numpy(np.concatenate(values))
     if samples[0].patch_features is not None:
         batch["patch_features"] = torch.from_numpy(np.concatenate([s.patch_features for s in samples]))
+    if compact:
+        batch = {k: (v.int() if isinstance(v, torch.Tensor) and v.dtype == torch.int64 and k != "offsets" else v)
+                 for k, v in batch.items()}
     return batch
+
+
+def collate_compact(samples: list[Sample]) -> dict:
+    """``collate(samples, compact=True)``, picklable for the loader's workers."""
+    return collate(samples, compact=True)
+
+
+def widen(batch: dict) -> dict:
+    """A ``collate_compact`` batch with its labels and indices int64 again (voxel_coords stay
+    int32, as spconv takes them); best called on the batch's device, after the copy."""
+    import torch
+
+    return {k: (v.long() if isinstance(v, torch.Tensor) and v.dtype == torch.int32 and k != "voxel_coords" else v)
+            for k, v in batch.items()}

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from zeroseg3d.datasets.base import FrameDataset
-from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate
+from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate_compact
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.cache import TeacherCache, point_labels
@@ -152,10 +152,10 @@ def _one_thread_per_worker(worker_id: int) -> None:
 
 
 def make_loader(dataset, batch_sampler, workers: int = 0, device: str = "cpu") -> torch.utils.data.DataLoader:
-    """Batches of ``dataset`` (``collate``d) in the order of ``batch_sampler`` (lists of
-    indices), built by ``workers`` processes of one thread each; in page-locked memory for a
-    CUDA ``device``, so that the copy to it can overlap the step."""
+    """Batches of ``dataset`` (``collate_compact``: ``widen`` them on the device) in the order
+    of ``batch_sampler`` (lists of indices), built by ``workers`` processes of one thread each;
+    in page-locked memory for a CUDA ``device``, so that the copy to it can overlap the step."""
     return torch.utils.data.DataLoader(
-        dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
+        dataset, batch_sampler=batch_sampler, collate_fn=collate_compact, num_workers=workers,
         worker_init_fn=_one_thread_per_worker if workers else None, pin_memory=is_cuda(device),
         prefetch_factor=4 if workers else None)
