@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from common import KITTI, RESULTS, kitti_training_set, loader_batches_per_s, target_line, write_result
+from common import (KITTI, RESULTS, BuiltFrames, kitti_training_set, loader_batches_per_s, target_line,
+                    write_result)
 
 BATCH_SIZE = 2
 VOXEL = 0.05
@@ -81,9 +82,9 @@ def main() -> str:
         if args.scan_only:
             return line
         print(line)
-        rates = {f"{kind}_workers_{w}": loader_batches_per_s(frames, SampleBuilder(VOXEL), BATCH_SIZE, w,
-                                                              samples=None if kind == "geometry" else training)
-                 for kind in ("geometry", "training") for w in (0, 2)}
+        kinds = {"geometry": BuiltFrames(frames, SampleBuilder(VOXEL)), "training": training}
+        rates = {f"{kind}_workers_{w}": loader_batches_per_s(samples, BATCH_SIZE, w)
+                 for kind, samples in kinds.items() for w in (0, 2)}
     student_path = RESULTS / "student.json"
     step_rate = None
     if student_path.is_file():

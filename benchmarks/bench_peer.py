@@ -139,8 +139,7 @@ def loader_rate(voxel: float, batch_size: int, workers: int, device: str) -> flo
     from common import kitti_training_set, loader_batches_per_s
 
     with tempfile.TemporaryDirectory() as cache_dir:
-        return loader_batches_per_s(None, None, batch_size, workers, device,
-                                    samples=kitti_training_set(voxel, cache_dir))
+        return loader_batches_per_s(kitti_training_set(voxel, cache_dir), batch_size, workers, device)
 
 
 def main() -> None:

@@ -116,6 +116,19 @@ def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int
                            object_radius=loss.pseudo_object_radius, object_ground=loss.pseudo_object_ground)
 
 
+class BuiltFrames:
+    """``frames`` as ``builder`` makes training samples of them (their geometry only)."""
+
+    def __init__(self, frames, builder):
+        self.frames, self.builder = frames, builder
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int):
+        return self.builder(self.frames[index])
+
+
 class Cycled:
     """``length`` items cycling over ``dataset``."""
 
@@ -129,33 +142,17 @@ class Cycled:
         return self.dataset[index % len(self.dataset)]
 
 
-class RepeatedFrames:
-    """``length`` samples cycling over ``frames``, built by ``builder`` as training builds them."""
-
-    def __init__(self, frames, builder, length: int):
-        self.frames, self.builder, self.length = frames, builder, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int):
-        return self.builder(self.frames[index % len(self.frames)])
-
-
-def loader_batches_per_s(frames, builder, batch_size: int, workers: int, device: str = "cpu",
-                         samples=None) -> float:
+def loader_batches_per_s(samples, batch_size: int, workers: int, device: str = "cpu") -> float:
     """Steady-state batches per second of the training loader (engine/data.make_loader) over
-    ``frames`` built by ``builder`` (or over the dataset ``samples``, cycled): the batches the
-    workers prefetched while starting are taken before the clock starts, so that only what
-    they build while timed is counted."""
+    the dataset ``samples``, cycled: the batches the workers prefetched while starting are
+    taken before the clock starts, so that only what they build while timed is counted."""
     from zeroseg3d.engine.data import make_loader
 
     skip = max(1, 4 * workers)   # make_loader's prefetch depth
     timed_batches = max(12, 4 * workers)
     length = batch_size * (skip + timed_batches)
     batches = [list(range(i, i + batch_size)) for i in range(0, length, batch_size)]
-    dataset = RepeatedFrames(frames, builder, length) if samples is None else Cycled(samples, length)
-    iterator = iter(make_loader(dataset, batches, workers, device))
+    iterator = iter(make_loader(Cycled(samples, length), batches, workers, device))
     for _ in range(skip):
         next(iterator)
     start = time.perf_counter()
