@@ -10,8 +10,9 @@ nuScenes sweep's size) seen by six cameras with nuScenes' intrinsics (f 1266 px)
 +-55, +-110 and 180 degrees. Each frame goes through the teacher's own per-frame path
 (Teacher.frame_outputs: the dense CLIP forward, the pairing, the per-point probabilities)
 and its own cache writer (TeacherCache.save); the file's size is what the cache holds. The
-cache's size is set by the image features' grid (teacher.short_side, fp16) and the per-point
-probabilities (the points some camera sees x the classes, fp16).
+cache's size is set by the image features' grid cells that some point's pixel reads
+(teacher.short_side, fp16), the per-point probabilities (the points some camera sees x the
+classes, fp16) and the point-pixel pairs.
 
     python benchmarks/bench_teacher_cache.py [--short-sides 376 224] [--nuscenes-short-sides 900 448 224]
 
@@ -82,8 +83,9 @@ def measure(frames, vocabulary, short_side: int, repeat: int) -> dict:
             seconds.append(time.perf_counter() - start)
             sizes.append(cache.save(frame.frame_id, outputs).stat().st_size)
             in_view.append(int(outputs["view_index"].shape[0]))
-        grids = [list(outputs[f"features/{k}"].shape) for k in range(len(frame.cameras))]
+        grids = outputs["patch_grid"].tolist()
     return {"short_side": short_side, "feature_grid": grids[0], "cameras": len(grids),
+            "cells_kept": int(outputs["patch_cell"].shape[0]), "pairs": int(outputs["pair_point"].shape[0]),
             "s_per_frame": float(np.median(seconds)), "runs_s": seconds,
             "cache_mb_per_frame": float(np.median(sizes)) / 2**20, "points_in_view": int(np.median(in_view)),
             "points": int(frames[0].num_points), "device": teacher.device}
@@ -121,7 +123,8 @@ def main() -> None:
             rows.append(row)
             print(f"{name} short side {side} (grid {row['feature_grid'][0]}x{row['feature_grid'][1]} x "
                   f"{row['cameras']} cameras): {row['s_per_frame']:.2f} s/frame on {row['device']}, "
-                  f"{row['cache_mb_per_frame']:.2f} MB/frame ({row['points_in_view']} points in view) -> "
+                  f"{row['cache_mb_per_frame']:.2f} MB/frame ({row['points_in_view']} points in view, "
+                  f"{row['cells_kept']} grid cells kept) -> "
                   f"train split {row['projected_cache_gb']:.0f} GB, {row['projected_hours']:.1f} h", flush=True)
     gpu = rows[0]["device"] == "cuda"
     write_result("teacher_cache_gpu" if gpu else "teacher_cache",

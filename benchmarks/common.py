@@ -94,7 +94,7 @@ def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int
     from zeroseg3d.engine.data import SegmentationSet
     from zeroseg3d.geometry.config import AugmentConfig, PairingConfig
     from zeroseg3d.geometry.projection import pair_points
-    from zeroseg3d.teacher.cache import TeacherCache, point_tensors
+    from zeroseg3d.teacher.cache import TeacherCache, pair_tensors, point_tensors
 
     config = Config()
     frames = SemanticKITTI.from_root(KITTI, sequences=["00"])
@@ -106,8 +106,8 @@ def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int
         pairing = pair_points(frame.xyz, frame.cameras, PairingConfig())
         view = np.unique(pairing.point_idx)
         probs = rng.dirichlet(np.full(frames.vocabulary.num_classes, 0.3), len(view)).astype(np.float32)
-        tensors = {f"features/{c}": torch.from_numpy(rng.standard_normal((*grid, dim)).astype(np.float16))
-                   for c in range(len(frame.cameras))}
+        grids = [torch.from_numpy(rng.standard_normal((*grid, dim)).astype(np.float16)) for _ in frame.cameras]
+        tensors = pair_tensors(pairing, frame.cameras, grids)
         tensors.update(point_tensors(frame.num_points, view, probs))
         cache.save(frame.frame_id, tensors)
     loss = config.loss

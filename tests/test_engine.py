@@ -260,6 +260,7 @@ def test_two_process_gloo_run_matches_a_single_process_one(tiny_run, tmp_path):
 
 def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run, monkeypatch):
     from zeroseg3d.engine.builder import build_setup
+    from zeroseg3d.geometry.projection import pair_points
     from zeroseg3d.teacher import teacher as teacher_module
     from zeroseg3d.teacher.teacher import Teacher
 
@@ -277,7 +278,14 @@ def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run,
     setup = build_setup(config, progress=False)
     assert setup.teacher_key == teacher.key
     torch.testing.assert_close(setup.text, teacher.text.cpu())
-    assert "teacher_label" in setup.train_set[0].point_extras
+    sample = setup.train_set[0]
+    assert "teacher_label" in sample.point_extras
+    # the pairing comes from the cache: the one the frame's geometry gives
+    frame = setup.train_set.frames[0]
+    fresh = pair_points(frame.xyz, frame.cameras, config.data.pairing)
+    assert len(fresh) > 0
+    for name in ("point_idx", "cam_idx", "uv", "depth"):
+        np.testing.assert_array_equal(getattr(sample.pairing, name), getattr(fresh, name))
 
 
 class _Payload:

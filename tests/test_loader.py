@@ -1,14 +1,15 @@
 """The training loader (engine/data.make_loader): batches in the sampler's order whatever the
 worker count, and workers whose numpy runs one thread each; the teacher's patch rows that a
-sample carries (engine/data.patch_taps) and their batching."""
+sample carries (teacher/cache.patch_taps) and their batching."""
 
 import numpy as np
 import torch
 
 from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate, widen
-from zeroseg3d.engine.data import make_loader, patch_taps
+from zeroseg3d.engine.data import make_loader
 from zeroseg3d.geometry.projection import Pairing
+from zeroseg3d.teacher.cache import cached_pairing, pair_tensors, patch_taps
 from zeroseg3d.teacher.dense import sample_grid
 
 
@@ -72,20 +73,28 @@ class _Camera:
 
 def test_patch_taps_interpolate_as_grid_sample_and_name_the_containing_patch():
     rng = np.random.default_rng(0)
-    cameras = [_Camera((120, 40)), _Camera((64, 64))]
+    # the middle camera sees no point: its grid is numbered but none of its cells is kept
+    cameras = [_Camera((120, 40)), _Camera((30, 30)), _Camera((64, 64))]
     grids = [torch.from_numpy(rng.standard_normal((4, 12, 8)).astype(np.float16)),
+             torch.from_numpy(rng.standard_normal((3, 3, 8)).astype(np.float16)),
              torch.from_numpy(rng.standard_normal((8, 8, 8)).astype(np.float16))]
     # pixels anywhere in the images, their edges and corners included
     uv = np.concatenate([rng.uniform(-0.5, 119.49, (300, 2)) * [1, 40 / 120],
                          [[-0.5, -0.5], [119.49, 39.49], [0.0, 39.0], [60.0, 20.0]],
-                         rng.uniform(-0.5, 63.49, (200, 2))]).astype(np.float32)
-    cam = np.repeat([0, 1], [304, 200])
-    pairing = Pairing(np.arange(504), cam, uv, np.ones(504, np.float32))
-    taps, weights, patch, table = patch_taps(pairing, cameras, grids)
+                         rng.uniform(-0.5, 31.49, (200, 2))]).astype(np.float32)
+    cam = np.repeat([0, 2], [304, 200])
+    pairing = Pairing(np.arange(504), cam, uv, rng.uniform(1, 50, 504).astype(np.float32))
+    outputs = pair_tensors(pairing, cameras, grids)
+    cached = cached_pairing(outputs)
+    for name in ("point_idx", "cam_idx", "uv", "depth"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(pairing, name))
+    taps, weights, patch, table = patch_taps(outputs, cached, cameras)
     features = (table[taps].astype(np.float32) * weights[..., None]).sum(1)
     assert np.allclose(weights.sum(1), 1) and (weights >= 0).all()
     for c, (camera, grid) in enumerate(zip(cameras, grids)):
         rows = cam == c
+        if not rows.any():
+            continue
         expected = sample_grid(grid.permute(2, 0, 1).float(), torch.from_numpy(uv[rows]), camera.image_size)
         np.testing.assert_allclose(features[rows], expected.numpy(), atol=1e-5)
         # the patch whose cell holds the pixel
@@ -94,9 +103,11 @@ def test_patch_taps_interpolate_as_grid_sample_and_name_the_containing_patch():
         cell = (np.clip(((uv[rows, 1] + 0.5) / height * h).astype(int), 0, h - 1) * w
                 + np.clip(((uv[rows, 0] + 0.5) / width * w).astype(int), 0, w - 1))
         np.testing.assert_array_equal(table[patch[rows]], grid.reshape(-1, 8).numpy()[cell])
-    # each used cell of each camera once: the first camera's rows first
+    # the table keeps each cell some pair reads once, the first camera's rows first; the
+    # third camera's lower and right cells are never read (its pixels lie in its upper-left quarter)
     assert len(table) == len(np.unique(np.concatenate([taps.ravel(), patch])))
-    assert patch[cam == 0].max() < patch[cam == 1].min()
+    assert patch[cam == 0].max() < patch[cam == 2].min()
+    assert len(table) < 4 * 12 + 8 * 8
 
 
 def test_collate_offsets_patch_rows_per_sample():

@@ -12,7 +12,7 @@ from zeroseg3d.datasets.frame import Camera, Frame
 from zeroseg3d.datasets.semantickitti import SemanticKITTI
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
-from zeroseg3d.teacher.cache import TeacherCache
+from zeroseg3d.teacher.cache import TeacherCache, cached_pairing
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.loading import TeacherLoadError, load_clip
 from zeroseg3d.teacher.run import fill_cache
@@ -136,7 +136,16 @@ def test_pseudo_labels_of_a_hand_made_frame(tiny_config, monkeypatch):
     confident = torch.softmax(torch.tensor([0.0, 9.0]), 0)
     assert out["point_conf"][0].item() == pytest.approx(confident[1].item(), abs=1e-3)
     np.testing.assert_allclose(out["view_probs"].float().numpy(), confident.repeat(2, 1).numpy(), atol=1e-3)
-    assert out["features/0"].shape == (2, 4, 32) and out["features/0"].dtype == torch.float16
+    # the pairing it read, camera after camera, and the patches its pairs read: the two points'
+    # pixels (u 4.5 and 34.5 on the middle row) read columns 0, 1 and 3 of both rows of each
+    # camera's 2x4 grid (cells numbered over the two grids)
+    pairing = cached_pairing(out)
+    assert pairing.point_idx.tolist() == [0, 1, 0, 1] and pairing.cam_idx.tolist() == [0, 0, 1, 1]
+    assert out["patch_grid"].tolist() == [[2, 4], [2, 4]]
+    assert out["patch_cell"].tolist() == [0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15]
+    flat = features.permute(1, 2, 0).reshape(8, 32).half()
+    assert out["patch_table"].dtype == torch.float16
+    assert torch.equal(out["patch_table"], torch.cat([flat, flat])[out["patch_cell"].long()])
     # nearest camera: a tie in depth keeps the first camera, whose labels follow the image halves
     teacher.config.multi_camera = "nearest"
     out = teacher.frame_outputs(_square_frame())

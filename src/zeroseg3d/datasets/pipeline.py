@@ -38,9 +38,13 @@ class SampleBuilder:
         self.pairing = pairing or PairingConfig()
         self.augment = augment
 
-    def __call__(self, frame: Frame, rng: np.random.Generator | None = None) -> Sample:
+    def __call__(self, frame: Frame, rng: np.random.Generator | None = None,
+                 pairing: Pairing | None = None) -> Sample:
+        """The sample of ``frame``, augmented with ``rng``; ``pairing``: the frame's pairing
+        with its cameras when known (the teacher cache holds it), computed otherwise."""
         # Pair first: projection needs the geometry the calibration describes.
-        pairing = pair_points(frame.xyz, frame.cameras, self.pairing)
+        if pairing is None:
+            pairing = pair_points(frame.xyz, frame.cameras, self.pairing)
         if self.augment is not None and self.augment.enabled:
             points, transform = augment_points(frame.points, self.augment,
                                                rng if rng is not None else np.random.default_rng())

@@ -10,7 +10,7 @@ from zeroseg3d.datasets.base import FrameDataset
 from zeroseg3d.datasets.pipeline import Sample, SampleBuilder, collate_compact
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX, Split
 from zeroseg3d.errors import DataError
-from zeroseg3d.teacher.cache import TeacherCache, point_labels
+from zeroseg3d.teacher.cache import TeacherCache, cached_pairing, patch_taps, point_labels
 from zeroseg3d.teacher.objects import consolidate_objects
 from zeroseg3d.utils.device import is_cuda
 
@@ -55,11 +55,14 @@ class SegmentationSet(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Sample:
         frame = self.frames[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = self.builder(frame, rng)   # unlabelled frames come with IGNORE_INDEX labels
+        outputs = None if self.cache is None else self._teacher_outputs(self.cache, frame)
+        # the teacher's cache holds the frame's pairing (its key includes the pairing settings)
+        pairing = None if outputs is None else cached_pairing(outputs)
+        sample = self.builder(frame, rng, pairing)   # unlabelled frames come with IGNORE_INDEX labels
         if self.training:
             sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
-        if self.cache is not None:
-            self._attach_teacher(frame, sample)
+        if outputs is not None:
+            self._attach_teacher(frame, sample, outputs)
         if self.training and self.self_labels:
             sample.point_extras["self_label"] = self.self_labels[frame.frame_id].astype(np.int64)
         return sample
@@ -80,16 +83,18 @@ class SegmentationSet(torch.utils.data.Dataset):
             sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
         return sample
 
-    def _attach_teacher(self, frame, sample: Sample) -> None:
-        outputs = self.cache.load(frame.frame_id, frame.num_points)
+    @staticmethod
+    def _teacher_outputs(cache: TeacherCache, frame, what: str = "teacher cache") -> dict[str, torch.Tensor]:
+        outputs = cache.load(frame.frame_id, frame.num_points)
         if outputs is None:
-            raise DataError(self.cache.path(frame.frame_id),
-                            f"frame {frame.frame_id} is missing from the teacher cache (or stale); "
+            raise DataError(cache.path(frame.frame_id),
+                            f"frame {frame.frame_id} is missing from the {what} (or stale); "
                             "run `zeroseg3d teacher` with the same config first")
-        labels = outputs if self.label_cache is self.cache else self.label_cache.load(frame.frame_id, frame.num_points)
-        if labels is None:
-            raise DataError(self.label_cache.path(frame.frame_id),
-                            f"frame {frame.frame_id} is missing from the consolidated teacher labels")
+        return outputs
+
+    def _attach_teacher(self, frame, sample: Sample, outputs: dict[str, torch.Tensor]) -> None:
+        labels = outputs if self.label_cache is self.cache else self._teacher_outputs(self.label_cache, frame,
+                                                                                        "consolidated teacher labels")
         label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights)
         unlabelled = sample.labels < 0
         # without any 3D label only the ground separates objects (none when object_ground is 0)
@@ -99,48 +104,15 @@ class SegmentationSet(torch.utils.data.Dataset):
                                               self.object_radius, ground_height=ground)
         sample.point_extras["teacher_label"] = label
         sample.point_extras["teacher_conf"] = conf.astype(np.float32)
-        taps, weights, patch, table = patch_taps(sample.pairing, frame.cameras,
-                                                 [outputs[f"features/{c}"] for c in range(len(frame.cameras))])
+        try:
+            taps, weights, patch, table = patch_taps(outputs, sample.pairing, frame.cameras)
+        except (ValueError, IndexError) as exc:   # cameras changed since the cache was written
+            raise DataError(self.cache.path(frame.frame_id), f"does not fit frame {frame.frame_id}'s cameras ({exc}); "
+                            "delete it and run `zeroseg3d teacher` again") from None
         sample.pair_extras["pair_taps"] = taps
         sample.pair_extras["pair_tap_weights"] = weights
         sample.pair_extras["pair_patch"] = patch
         sample.patch_features = table
-
-
-def patch_taps(pairing, cameras, grids: list[torch.Tensor]):
-    """Where each point-pixel pair reads the teacher's patch grids: (taps (P, 4) rows of the
-    patch table, their bilinear weights (P, 4) float32 (the pixel centre's grid_sample, border
-    padding), the row of the patch that contains the pixel (P,), the table (K, D) fp16: the
-    grid cells used, camera after camera). The training step interpolates the P pair features
-    from the table on its device: shipping them instead would cost D values per pair."""
-    count = len(pairing)
-    dim = grids[0].shape[2] if grids else 0
-    taps, weights = np.zeros((count, 4), np.int64), np.zeros((count, 4), np.float32)
-    patch = np.zeros(count, np.int64)
-    tables, offset = [], 0
-    for cam_index, (camera, grid) in enumerate(zip(cameras, grids)):
-        rows = np.flatnonzero(pairing.cam_idx == cam_index)
-        if len(rows) == 0:
-            continue
-        h, w, dim = grid.shape
-        width, height = camera.image_size
-        # grid_sample's coordinates (align_corners=False) of the pixel centre, in cells
-        x = (pairing.uv[rows, 0].astype(np.float64) + 0.5) / width * w
-        y = (pairing.uv[rows, 1].astype(np.float64) + 0.5) / height * h
-        cell = np.clip(np.floor(y).astype(np.int64), 0, h - 1) * w + np.clip(np.floor(x).astype(np.int64), 0, w - 1)
-        x, y = np.clip(x - 0.5, 0, w - 1), np.clip(y - 0.5, 0, h - 1)
-        x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-        x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-        fx, fy = x - x0, y - y0
-        cells = np.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1, cell], axis=1)
-        used, inverse = torch.unique(torch.from_numpy(cells.ravel()), return_inverse=True)
-        inverse = inverse.numpy().reshape(-1, 5) + offset
-        taps[rows], patch[rows] = inverse[:, :4], inverse[:, 4]
-        weights[rows] = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
-        tables.append(grid.reshape(-1, dim)[used].numpy())
-        offset += len(used)
-    table = np.concatenate(tables) if tables else np.zeros((0, dim), np.float16)
-    return taps, weights, patch, table
 
 
 def _one_thread_per_worker(worker_id: int) -> None:

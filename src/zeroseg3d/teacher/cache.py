@@ -2,27 +2,34 @@
 
 A file is trusted only when it parses, its key (weights, prompts, settings) is the current
 one, its checksum matches its tensors and its point count matches the frame; anything else is
-recomputed. safetensors cannot execute code.
+recomputed. safetensors cannot execute code. The checksum is a CRC-32: it is there to catch
+damage (whoever can write a file can write its checksum too), and training checks a file per
+sample, where a SHA-256 costs more than twice as much (docs/results.md).
+
+A frame's entries: its points' class probabilities and labels (``point_tensors``), the
+pairing of its points with camera pixels and the teacher's patch features the pairs read
+(``pair_tensors``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from zeroseg3d.geometry.projection import Pairing
 from zeroseg3d.utils.atomic import atomic_write_bytes
 
 
 def _checksum(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
+    crc = 0
     for name in sorted(tensors):
-        digest.update(name.encode())
-        digest.update(tensors[name].contiguous().view(torch.uint8).numpy().tobytes()
-                      if tensors[name].numel() else b"")
-    return digest.hexdigest()
+        crc = zlib.crc32(name.encode(), crc)
+        if tensors[name].numel():
+            crc = zlib.crc32(tensors[name].contiguous().view(torch.uint8).numpy(), crc)
+    return f"crc32:{crc:08x}"
 
 
 class TeacherCache:
@@ -75,6 +82,84 @@ def point_tensors(num_points: int, view: np.ndarray, probs: np.ndarray) -> dict[
     return {"point_label": torch.from_numpy(label), "point_conf": torch.from_numpy(conf),
             "view_index": torch.from_numpy(np.asarray(view, np.int32)),
             "view_probs": torch.from_numpy(np.asarray(probs, np.float16))}
+
+
+def bilinear_cells(uv: np.ndarray, image_size: tuple[int, int], grid_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where pixels ``uv`` (P, 2) of an image of ``image_size`` (W, H) read a grid of
+    ``grid_hw`` (h, w) cells covering it: (P, 5) flat cell indices (the four cells of the pixel
+    centre's bilinear interpolation as grid_sample takes them, align_corners=False and border
+    padding, then the cell that contains the pixel) and (P, 4) float32 weights of the four."""
+    h, w = grid_hw
+    width, height = image_size
+    x = (uv[:, 0].astype(np.float64) + 0.5) / width * w
+    y = (uv[:, 1].astype(np.float64) + 0.5) / height * h
+    cell = np.clip(np.floor(y).astype(np.int64), 0, h - 1) * w + np.clip(np.floor(x).astype(np.int64), 0, w - 1)
+    x, y = np.clip(x - 0.5, 0, w - 1), np.clip(y - 0.5, 0, h - 1)
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    cells = np.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1, cell], axis=1)
+    weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1).astype(np.float32)
+    return cells, weights
+
+
+def pair_tensors(pairing: Pairing, cameras, grids: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The per-pair entries of a cached frame: the point-pixel pairing the teacher read
+    (pair_point (P,) int32, pair_camera (P,) uint8 (up to 256 cameras), pair_uv (P, 2) and pair_depth (P,) float32;
+    ``cached_pairing``) and the cameras' (h, w, D) patch grids ``grids`` as far as the pairs
+    read them: patch_grid (cameras, 2) int32 each grid's (h, w), patch_cell (K,) int32 the
+    cells some pair reads (numbered over the grids one after another, ascending) and
+    patch_table (K, D) fp16 their features (``patch_taps`` reads them). A third of a KITTI
+    grid is sky and never read."""
+    shapes = np.array([g.shape[:2] for g in grids], np.int64).reshape(-1, 2)
+    dim = grids[0].shape[2] if grids else 0
+    cells, tables, offset = [], [], 0
+    for index, (camera, grid) in enumerate(zip(cameras, grids)):
+        rows = pairing.cam_idx == index
+        if rows.any():
+            used = np.unique(bilinear_cells(pairing.uv[rows], camera.image_size, tuple(shapes[index]))[0])
+            cells.append(used + offset)
+            tables.append(grid.reshape(-1, dim)[torch.from_numpy(used)])
+        offset += int(shapes[index].prod())
+    return {"pair_point": torch.from_numpy(pairing.point_idx.astype(np.int32)),
+            "pair_camera": torch.from_numpy(pairing.cam_idx.astype(np.uint8 if len(grids) <= 256 else np.int32)),
+            "pair_uv": torch.from_numpy(np.asarray(pairing.uv, np.float32)),
+            "pair_depth": torch.from_numpy(np.asarray(pairing.depth, np.float32)),
+            "patch_grid": torch.from_numpy(shapes.astype(np.int32)),
+            "patch_cell": torch.from_numpy(np.concatenate(cells) if cells else np.zeros(0, np.int64)).int(),
+            "patch_table": (torch.cat(tables) if tables else torch.zeros(0, dim)).half().contiguous()}
+
+
+def cached_pairing(outputs: dict[str, torch.Tensor]) -> Pairing:
+    """The pairing a cached frame's teacher read (``pair_tensors``): the one
+    geometry.projection.pair_points gives for the frame and the cache key's pairing settings."""
+    return Pairing(outputs["pair_point"].numpy().astype(np.int64), outputs["pair_camera"].numpy().astype(np.int64),
+                   outputs["pair_uv"].numpy(), outputs["pair_depth"].numpy())
+
+
+def patch_taps(outputs: dict[str, torch.Tensor], pairing: Pairing, cameras):
+    """Where each pair of ``pairing`` (a cached frame's, ``cached_pairing``) reads the
+    teacher's patches: (taps (P, 4) int64 rows of the table, their bilinear weights (P, 4)
+    float32 (the pixel centre's grid_sample of the camera's grid, border padding), the row of
+    the patch that contains the pixel (P,) int64, the table (K, D) fp16). The training step
+    interpolates the P pair features from the table on its device: shipping them instead
+    would cost D values per pair."""
+    shapes = outputs["patch_grid"].numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(shapes.prod(1))])
+    row_of_cell = np.full(int(starts[-1]), -1, np.int64)
+    row_of_cell[outputs["patch_cell"].numpy()] = np.arange(len(outputs["patch_cell"]))
+    taps, weights = np.zeros((len(pairing), 4), np.int64), np.zeros((len(pairing), 4), np.float32)
+    patch = np.zeros(len(pairing), np.int64)
+    for index, camera in enumerate(cameras):
+        rows = np.flatnonzero(pairing.cam_idx == index)
+        if len(rows) == 0:
+            continue
+        cells, weights[rows] = bilinear_cells(pairing.uv[rows], camera.image_size, tuple(shapes[index]))
+        found = row_of_cell[cells + starts[index]]
+        taps[rows], patch[rows] = found[:, :4], found[:, 4]
+    if (taps < 0).any() or (patch < 0).any():
+        raise ValueError("the cached patch table lacks cells the pairs read")
+    return taps, weights, patch, outputs["patch_table"].numpy()
 
 
 def point_labels(outputs: dict[str, torch.Tensor], among: np.ndarray | None = None,

@@ -15,13 +15,13 @@ from zeroseg3d.errors import DataError
 from zeroseg3d.geometry.config import PairingConfig
 from zeroseg3d.geometry.projection import pair_points
 from zeroseg3d.teacher.config import TeacherConfig
-from zeroseg3d.teacher.cache import point_tensors
+from zeroseg3d.teacher.cache import pair_tensors, point_tensors
 from zeroseg3d.teacher.dense import DenseCLIP, cosine_logits, key_smooth, prompt_denoise, sample_grid
 from zeroseg3d.teacher.loading import load_clip
 from zeroseg3d.teacher.text import encode_classes, templates_for, text_key
 from zeroseg3d.utils.device import resolve_device
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 # Settings that change the teacher's outputs; the rest (batch size, device) do not.
 OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window", "window_stride",
                    "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
@@ -125,9 +125,10 @@ class Teacher:
         return out
 
     def frame_outputs(self, frame: Frame) -> dict[str, torch.Tensor]:
-        """features/<k> (h, w, D) fp16 per camera; point_label (N,) int16 (-1: no view) and
-        point_conf (N,) fp16; view_index (M,) int32, the points some camera sees, and
-        view_probs (M, C) fp16, their class probabilities (see teacher.cache.point_labels)."""
+        """point_label (N,) int16 (-1: no view) and point_conf (N,) fp16; view_index (M,) int32,
+        the points some camera sees, and view_probs (M, C) fp16, their class probabilities
+        (teacher.cache.point_labels); the pairing and the patch features the pairs read
+        (teacher.cache.pair_tensors)."""
         images = []
         for camera in frame.cameras:
             image = camera.load_image()
@@ -139,9 +140,8 @@ class Teacher:
         n = frame.num_points
         best = np.full(n, -np.inf)
         probabilities = np.zeros((n, len(self.vocabulary.names)), np.float32)
-        tensors: dict[str, torch.Tensor] = {}
+        tensors = pair_tensors(pairing, frame.cameras, [grid.permute(1, 2, 0).half() for grid, _ in outputs])
         for index, (camera, (grid, logits)) in enumerate(zip(frame.cameras, outputs)):
-            tensors[f"features/{index}"] = grid.permute(1, 2, 0).half().contiguous()
             pairs = pairing.select(pairing.cam_idx == index)
             if len(pairs) == 0:
                 continue
