@@ -169,6 +169,39 @@ def test_mirror_only_augmentation_gives_the_four_mirror_images(rng):
         seen.append(tuple(signs[:2]))
     counts = {image: seen.count(image) for image in [(1, 1), (-1, 1), (1, -1), (-1, -1)]}
     assert all(70 <= n <= 130 for n in counts.values()), counts
+
+
+def test_jitter_is_clipped_normal_noise_repeatable_per_seed_and_thread_count(rng):
+    import torch
+
+    from zeroseg3d.geometry.augment import add_jitter
+
+    points = _frame(rng, 50_000).points
+    threads = torch.get_num_threads()
+
+    def jittered(seed, num_threads):
+        torch.set_num_threads(num_threads)
+        out = points.copy()
+        add_jitter(out, 0.01, 0.02, np.random.default_rng(seed))
+        return out
+
+    try:
+        one, two = jittered(7, 1), jittered(7, 2)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(one, jittered(8, threads))
+    noise = (one[:, :3].astype(np.float64) - points[:, :3])
+    np.testing.assert_array_equal(one[:, 3], points[:, 3])            # intensity untouched
+    assert np.abs(noise).max() <= 0.02 + 1e-6
+    # a normal of sigma 0.01 clipped at two sigmas: 4.55% of the draws at the bounds
+    assert abs(noise.mean()) < 2e-4
+    clipped = np.mean(np.abs(noise) > 0.02 - 1e-6)
+    assert 0.040 < clipped < 0.051, clipped
+    inside = noise[np.abs(noise) < 0.02 - 1e-6]
+    assert abs(inside.std() - 0.00880) < 2e-4    # the std of a normal truncated at 2 sigma: 0.880 sigma
+
+
 def test_collate_offsets_points_voxels_and_pairs(rng):
     builder = SampleBuilder(0.2)
     samples = [builder(_frame(rng, 500)), builder(_frame(rng, 700))]

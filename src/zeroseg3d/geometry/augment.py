@@ -50,6 +50,18 @@ def augment_points(points: np.ndarray, config: AugmentConfig, rng: np.random.Gen
     out = points.copy()
     apply_transform(points, transform, out=out)
     if config.jitter_sigma > 0:
-        noise = rng.standard_normal((len(points), 3), dtype=np.float32) * np.float32(config.jitter_sigma)
-        out[:, :3] += np.clip(noise, -config.jitter_clip, config.jitter_clip)
+        add_jitter(out, config.jitter_sigma, config.jitter_clip, rng)
     return out, transform
+
+
+def add_jitter(points: np.ndarray, sigma: float, clip: float, rng: np.random.Generator) -> None:
+    """Adds normal noise of ``sigma`` clipped to +-``clip`` to the xyz of (N, >= 3) float32
+    ``points`` in place. torch draws it from a generator seeded by ``rng``: at twice numpy's
+    float32 normal rate, the same draw on one thread or many (docs/results.md)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
+    noise = torch.randn((3, len(points)), generator=generator).mul_(sigma).clamp_(-clip, clip)
+    target = torch.from_numpy(points)
+    for axis in range(3):
+        target[:, axis].add_(noise[axis])
