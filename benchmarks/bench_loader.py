@@ -1,8 +1,8 @@
-"""Does training wait on data? The training data path (read from disk, pair with the camera
-and occlusion test, augment, voxelize, attach the teacher's cached outputs, collate) through
-the training loader, against the training step rate that bench_student measured for the same
-voxel size and device (loader target: 10x the step rate); and what one scan costs on one
-thread, stage by stage.
+"""Does training wait on data? The training data path (read from disk, augment, attach the
+teacher's cached outputs with the scan's pairing with the camera, collate; the training step
+voxelizes on its device) through the training loader, against the training step rate that
+bench_student measured for the same voxel size and device (loader target: 10x the step
+rate); and what one scan costs on one thread, stage by stage.
 
     python benchmarks/bench_loader.py [--scan-only]
 

@@ -202,6 +202,38 @@ def test_jitter_is_clipped_normal_noise_repeatable_per_seed_and_thread_count(rng
     assert abs(inside.std() - 0.00880) < 2e-4    # the std of a normal truncated at 2 sigma: 0.880 sigma
 
 
+def test_a_batch_voxelized_on_its_device_equals_its_scans_voxelized_one_by_one(rng):
+    import torch
+
+    from zeroseg3d.datasets.pipeline import with_voxels
+    from zeroseg3d.geometry.voxelize import voxelize_batch
+
+    # negative coordinates, points sharing voxels, a scan of one point, and a scan 2 km wide
+    # whose keys need int64
+    scans = [rng.normal(0, 20, (3000, 3)), rng.normal(0, 0.2, (1, 3)), rng.normal(-50, 2000, (2000, 3))]
+    scans = [np.concatenate([s, s + 0.01]).astype(np.float32) for s in scans]
+    offsets = np.cumsum([0] + [len(s) for s in scans])
+    coords, point_to_voxel = voxelize_batch(torch.from_numpy(np.concatenate(scans)), torch.from_numpy(offsets), 0.1)
+    start = 0
+    for b, xyz in enumerate(scans):
+        own = voxelize(xyz, 0.1)
+        rows = slice(start, start + own.num_voxels)
+        np.testing.assert_array_equal(coords[rows, 0].numpy(), b)
+        np.testing.assert_array_equal(coords[rows, 1:].numpy(), own.coords)
+        np.testing.assert_array_equal(point_to_voxel[offsets[b]:offsets[b + 1]].numpy(), own.point_to_voxel + start)
+        start += own.num_voxels
+    assert start == len(coords) and coords.dtype == torch.int32 and point_to_voxel.dtype == torch.int64
+    # samples the training loader's workers leave unvoxelized: the step's voxels are collate's
+    frames = [_frame(rng, 400), _frame(rng, 900)]
+    unvoxelized = collate([SampleBuilder(0.2, voxelize=False)(f) for f in frames])
+    assert "voxel_coords" not in unvoxelized and unvoxelized["voxel_size"] == 0.2
+    voxelized = collate([SampleBuilder(0.2)(f) for f in frames])
+    filled = with_voxels(unvoxelized)
+    for key in ("voxel_coords", "point_to_voxel"):
+        assert torch.equal(filled[key], voxelized[key])
+    assert with_voxels(voxelized) is voxelized
+
+
 def test_collate_offsets_points_voxels_and_pairs(rng):
     builder = SampleBuilder(0.2)
     samples = [builder(_frame(rng, 500)), builder(_frame(rng, 700))]

@@ -68,17 +68,13 @@ class SegmentationSet(torch.utils.data.Dataset):
         return sample
 
     def points_only(self, index: int) -> Sample:
-        """The sample of frame ``index`` as the student sees it, without augmentation, camera
-        pairing or teacher outputs (what predicting needs); training labels hidden as in
+        """The sample of frame ``index`` as the student sees it, voxelized, without augmentation,
+        camera pairing or teacher outputs (what predicting needs); training labels hidden as in
         ``__getitem__``."""
         from zeroseg3d.datasets.frame import Frame
 
         frame = self.frames[index]
-        augment, self.builder.augment = self.builder.augment, None
-        try:
-            sample = self.builder(Frame(frame.frame_id, frame.points, labels=frame.labels))
-        finally:
-            self.builder.augment = augment
+        sample = SampleBuilder(self.builder.voxel_size)(Frame(frame.frame_id, frame.points, labels=frame.labels))
         if self.training:
             sample.labels = hide_unseen(sample.labels, self.split, self.frames.vocabulary.num_classes)
         return sample
