@@ -32,7 +32,8 @@ def scan_stages(frames, training, repeat: int = 30) -> dict[str, float]:
     """Median milliseconds per scan on one thread: reading (and checking) a frame, voxelizing
     it, reading and building its geometry (pairing and occlusion included; timed alone, in a
     loop of its own, pairing's temporaries make it look slower than it is inside the sample),
-    and the whole training sample of ``training`` (a SegmentationSet)."""
+    and the whole training sample of ``training`` (a SegmentationSet) in the first epoch,
+    which computes and keeps the frame's pseudo labels, and after it."""
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
@@ -42,9 +43,17 @@ def scan_stages(frames, training, repeat: int = 30) -> dict[str, float]:
 
     builder = SampleBuilder(VOXEL)
     loaded = [frames[i] for i in range(len(frames))]
+
+    def first_epoch_sample(i):   # before the frame's pseudo labels are kept
+        kept = getattr(training, "pseudo_cache", None)
+        if kept is not None:
+            kept.path(training.frames.frame_ids[i % len(training)]).unlink(missing_ok=True)
+        return training[i % len(training)]
+
     stages = {"read": lambda i: frames[i % len(frames)],
               "voxelize": lambda i: voxelize(loaded[i % len(loaded)].xyz, VOXEL),
               "read_and_build": lambda i: builder(frames[i % len(frames)]),
+              "training_sample_first_epoch": first_epoch_sample,
               "training_sample": lambda i: training[i % len(training)]}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
