@@ -1,8 +1,8 @@
-"""Does training wait on data? The training data path (read from disk, augment, attach the
-teacher's cached outputs with the scan's pairing with the camera, collate; the training step
-voxelizes on its device) through the training loader, against the training step rate that
-bench_student measured for the same voxel size and device (loader target: 10x the step
-rate); and what one scan costs on one thread, stage by stage.
+"""Does training wait on data? The training data path (read from disk, draw the augmentation,
+attach the teacher's cached outputs with the scan's pairing with the camera, collate; the
+training step augments and voxelizes on its device) through the training loader, against the
+training step rate that bench_student measured for the same voxel size and device (loader
+target: 10x the step rate); and what one scan costs on one thread, stage by stage.
 
     python benchmarks/bench_loader.py [--scan-only]
 
@@ -33,7 +33,8 @@ def scan_stages(frames, training, repeat: int = 30) -> dict[str, float]:
     it, reading and building its geometry (pairing and occlusion included; timed alone, in a
     loop of its own, pairing's temporaries make it look slower than it is inside the sample),
     and the whole training sample of ``training`` (a SegmentationSet) in the first epoch,
-    which computes and keeps the frame's pseudo labels, and after it."""
+    which computes and keeps the frame's pseudo labels, and after it; and what the training
+    step then does to it on this CPU (augment and voxelize)."""
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
@@ -55,6 +56,13 @@ def scan_stages(frames, training, repeat: int = 30) -> dict[str, float]:
               "read_and_build": lambda i: builder(frames[i % len(frames)]),
               "training_sample_first_epoch": first_epoch_sample,
               "training_sample": lambda i: training[i % len(training)]}
+    try:   # what the training step does to a sample the workers left to its device
+        from zeroseg3d.datasets.pipeline import collate, finish_batch
+
+        batches = [collate([training[i]]) for i in range(len(training))]
+        stages["step_augment_and_voxelize"] = lambda i: finish_batch(batches[i % len(batches)])
+    except ImportError:
+        pass
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

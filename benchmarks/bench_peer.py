@@ -132,9 +132,9 @@ def merge_rows(rounds: list[dict]) -> dict:
 
 
 def loader_rate(voxel: float, batch_size: int, workers: int, device: str) -> float:
-    """Training batches per second through the training loader (read, augment, the teacher's
-    cached outputs of ViT-B-16 at KITTI's native size, the pairing among them, collate, pinned
-    for a GPU; the training step voxelizes on its device)."""
+    """Training batches per second through the training loader (read, the teacher's cached
+    outputs of ViT-B-16 at KITTI's native size, the pairing among them, collate, pinned for a
+    GPU; the training step augments and voxelizes on its device)."""
     import tempfile
 
     from common import kitti_training_set, loader_batches_per_s

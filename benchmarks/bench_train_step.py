@@ -23,7 +23,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from zeroseg3d.datasets.pipeline import collate, with_voxels
+    from zeroseg3d.datasets.pipeline import collate, finish_batch
     from zeroseg3d.engine.demo import FULL, world_config
     from zeroseg3d.engine.train import Trainer
     from zeroseg3d.losses.method import MethodCriterion
@@ -43,7 +43,7 @@ def main() -> None:
         clock = time.perf_counter()
         samples = [setup.train_set[(step * size + i) % len(setup.train_set)] for i in range(size)]
         marks = [time.perf_counter()]
-        batch = with_voxels(collate(samples))   # the training step voxelizes on its device
+        batch = finish_batch(collate(samples))   # the training step augments and voxelizes on its device
         marks.append(time.perf_counter())
         out = setup.model(batch, setup.text, criterion)
         marks.append(time.perf_counter())

@@ -81,8 +81,8 @@ def random_student(backbone: str, device: str = "cpu"):
 def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int] = (24, 78), dim: int = 512):
     """The real SemanticKITTI frames as training samples (engine/data.SegmentationSet with the
     default loss settings: unseen classes' labels hidden, augmentation, pseudo labels among the
-    unseen classes voted over objects; not voxelized, as training leaves that to the step's
-    device), with a teacher cache in ``cache_dir`` of the shapes
+    unseen classes voted over objects; augmentation drawn, not applied, and no voxels, as
+    training leaves both to the step's device), with a teacher cache in ``cache_dir`` of the shapes
     ViT-B-16 writes at the native 1241x376 size (a 24x78 grid of 512-d features per camera)
     and seeded random values: what the loader does per sample does not depend on them."""
     import numpy as np
@@ -112,7 +112,7 @@ def kitti_training_set(voxel: float, cache_dir: str | Path, grid: tuple[int, int
         tensors.update(point_tensors(frame.num_points, view, probs))
         cache.save(frame.frame_id, tensors)
     loss = config.loss
-    return SegmentationSet(frames, SampleBuilder(voxel, PairingConfig(), AugmentConfig(), voxelize=False), split, cache,
+    return SegmentationSet(frames, SampleBuilder(voxel, PairingConfig(), AugmentConfig(), on_device=True), split, cache,
                            training=True, pseudo_among=np.array(split.unseen), pseudo_min_mass=loss.pseudo_min_mass,
                            object_radius=loss.pseudo_object_radius, object_ground=loss.pseudo_object_ground)
 

@@ -36,7 +36,7 @@ def measure(path: str) -> dict:
     import torch
 
     from zeroseg3d.config import load_config_text
-    from zeroseg3d.datasets.pipeline import collate, with_voxels
+    from zeroseg3d.datasets.pipeline import collate, finish_batch
     from zeroseg3d.engine.builder import build_setup, load_student
     from zeroseg3d.engine.checkpoint import load_checkpoint
     from zeroseg3d.losses.method import MethodCriterion
@@ -57,7 +57,7 @@ def measure(path: str) -> dict:
     local, global_ = [], []
     with torch.no_grad():
         for start in range(0, len(train_set), config.train.batch_size):
-            batch = with_voxels(collate([train_set[i] for i in range(start, min(start + config.train.batch_size,
+            batch = finish_batch(collate([train_set[i] for i in range(start, min(start + config.train.batch_size,
                                                                                  len(train_set)))]))
             out = model(batch, setup.text, criterion)
             if "loss_local" in out:

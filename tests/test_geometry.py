@@ -155,13 +155,14 @@ def test_augmentation_keeps_the_pairing(rng):
 def test_mirror_only_augmentation_gives_the_four_mirror_images(rng):
     """The world's setting: no rotation, scale or jitter; each sample is the street itself or
     its mirror image front <-> back and/or left <-> right, about equally often."""
-    from zeroseg3d.geometry.augment import augment_points
+    from zeroseg3d.geometry.augment import augmented, draw_augmentation
 
     config = AugmentConfig(rotate_z_deg=0.0, scale_min=1.0, scale_max=1.0, jitter_sigma=0.0)
     points = _frame(rng, 50).points
     seen = []
     for seed in range(400):
-        out, transform = augment_points(points, config, np.random.default_rng(seed))
+        draw = draw_augmentation(config, np.random.default_rng(seed))
+        out, transform = augmented(points, draw), draw.transform
         signs = np.diag(transform)[:3]
         assert np.allclose(np.abs(transform[:3, :3]), np.eye(3)) and signs[2] == 1.0
         np.testing.assert_array_equal(out[:, :3], points[:, :3] * signs)   # exact: no rounding drift
@@ -174,16 +175,15 @@ def test_mirror_only_augmentation_gives_the_four_mirror_images(rng):
 def test_jitter_is_clipped_normal_noise_repeatable_per_seed_and_thread_count(rng):
     import torch
 
-    from zeroseg3d.geometry.augment import add_jitter
+    from zeroseg3d.geometry.augment import Augmentation, augmented
 
     points = _frame(rng, 50_000).points
     threads = torch.get_num_threads()
 
     def jittered(seed, num_threads):
         torch.set_num_threads(num_threads)
-        out = points.copy()
-        add_jitter(out, 0.01, 0.02, np.random.default_rng(seed))
-        return out
+        seed = int(np.random.default_rng(seed).integers(2 ** 63))
+        return augmented(points, Augmentation(np.eye(4), seed, 0.01, 0.02))
 
     try:
         one, two = jittered(7, 1), jittered(7, 2)
@@ -202,10 +202,10 @@ def test_jitter_is_clipped_normal_noise_repeatable_per_seed_and_thread_count(rng
     assert abs(inside.std() - 0.00880) < 2e-4    # the std of a normal truncated at 2 sigma: 0.880 sigma
 
 
-def test_a_batch_voxelized_on_its_device_equals_its_scans_voxelized_one_by_one(rng):
+def test_a_batch_finished_on_its_device_equals_its_scans_built_one_by_one(rng):
     import torch
 
-    from zeroseg3d.datasets.pipeline import with_voxels
+    from zeroseg3d.datasets.pipeline import finish_batch
     from zeroseg3d.geometry.voxelize import voxelize_batch
 
     # negative coordinates, points sharing voxels, a scan of one point, and a scan 2 km wide
@@ -223,15 +223,27 @@ def test_a_batch_voxelized_on_its_device_equals_its_scans_voxelized_one_by_one(r
         np.testing.assert_array_equal(point_to_voxel[offsets[b]:offsets[b + 1]].numpy(), own.point_to_voxel + start)
         start += own.num_voxels
     assert start == len(coords) and coords.dtype == torch.int32 and point_to_voxel.dtype == torch.int64
-    # samples the training loader's workers leave unvoxelized: the step's voxels are collate's
-    frames = [_frame(rng, 400), _frame(rng, 900)]
-    unvoxelized = collate([SampleBuilder(0.2, voxelize=False)(f) for f in frames])
-    assert "voxel_coords" not in unvoxelized and unvoxelized["voxel_size"] == 0.2
-    voxelized = collate([SampleBuilder(0.2)(f) for f in frames])
-    filled = with_voxels(unvoxelized)
-    for key in ("voxel_coords", "point_to_voxel"):
-        assert torch.equal(filled[key], voxelized[key])
-    assert with_voxels(voxelized) is voxelized
+    # samples the training loader's workers leave to the step's device: the step's points and
+    # voxels are those of the samples built whole (each with its own draw: rotation, scale,
+    # flips, jitter; one scan left as read)
+    frames = [_frame(rng, 400), _frame(rng, 900), _frame(rng, 300)]
+    config = AugmentConfig(rotate_z_deg=180.0, scale_min=0.9, scale_max=1.1, jitter_sigma=0.01)
+
+    def built(on_device):
+        augment = [config, config, None]
+        return collate([SampleBuilder(0.2, augment=a, on_device=on_device)(f, np.random.default_rng(i))
+                        for i, (f, a) in enumerate(zip(frames, augment))])
+
+    left = built(True)
+    assert "voxel_coords" not in left and left["voxel_size"] == 0.2
+    np.testing.assert_array_equal(left["points"].numpy(), np.concatenate([f.points for f in frames]))
+    whole = built(False)
+    finished = finish_batch(left)
+    assert sorted(finished) == sorted(whole)
+    for key in ("points", "voxel_coords", "point_to_voxel"):
+        assert torch.equal(finished[key], whole[key]), key
+    assert not torch.equal(finished["points"], left["points"])   # the collated batch stays as it was
+    assert finish_batch(whole) is whole
 
 
 def test_collate_offsets_points_voxels_and_pairs(rng):

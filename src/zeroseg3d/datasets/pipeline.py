@@ -8,7 +8,7 @@ import numpy as np
 
 from zeroseg3d.datasets.frame import Frame
 from zeroseg3d.datasets.vocabulary import IGNORE_INDEX
-from zeroseg3d.geometry.augment import augment_points
+from zeroseg3d.geometry.augment import Augmentation, apply_augmentations, augmented, draw_augmentation
 from zeroseg3d.geometry.config import AugmentConfig, PairingConfig
 from zeroseg3d.geometry.projection import Pairing, pair_points
 from zeroseg3d.geometry.voxelize import voxelize
@@ -18,8 +18,9 @@ from zeroseg3d.geometry.voxelize import voxelize
 class Sample:
     """One frame ready for batching. points are augmented; pairing refers to point indices
     and to pixels of the un-augmented geometry; ``transform`` maps original xyz to points.
-    Without voxels (``SampleBuilder(voxelize=False)``) the batch's device voxelizes the points
-    at ``voxel_size`` (``with_voxels``)."""
+    A sample left to the batch's device (``SampleBuilder(on_device=True)``) has its points as
+    read, its draw in ``augmentation`` and no voxels: ``finish_batch`` augments and voxelizes
+    (at ``voxel_size``) the batch where it is."""
 
     frame_id: str
     points: np.ndarray          # (N, 4) float32
@@ -32,19 +33,21 @@ class Sample:
     pair_extras: dict[str, np.ndarray] = field(default_factory=dict)   # (P, ...) per pair
     patch_features: np.ndarray | None = None  # (K, D) teacher patches; pair_patch indexes rows
     voxel_size: float | None = None
+    augmentation: Augmentation | None = None   # drawn, not yet applied
 
 
 class SampleBuilder:
     """Frames -> samples: paired with the cameras, augmented (``augment``) and voxelized at
-    ``voxel_size``, or left for the batch's device to voxelize (``voxelize=False``: what the
-    training loader's workers build; the training step voxelizes on its device)."""
+    ``voxel_size``; with ``on_device`` the augmentation is only drawn and both are left to the
+    batch's device (``finish_batch``: what the training loader's workers build, the training
+    step finishing the batch where it runs)."""
 
     def __init__(self, voxel_size: float, pairing: PairingConfig | None = None,
-                 augment: AugmentConfig | None = None, voxelize: bool = True):
+                 augment: AugmentConfig | None = None, on_device: bool = False):
         self.voxel_size = voxel_size
         self.pairing = pairing or PairingConfig()
         self.augment = augment
-        self.voxelize = voxelize
+        self.on_device = on_device
 
     def __call__(self, frame: Frame, rng: np.random.Generator | None = None,
                  pairing: Pairing | None = None) -> Sample:
@@ -53,18 +56,20 @@ class SampleBuilder:
         # Pair first: projection needs the geometry the calibration describes.
         if pairing is None:
             pairing = pair_points(frame.xyz, frame.cameras, self.pairing)
+        augmentation = None
         if self.augment is not None and self.augment.enabled:
-            points, transform = augment_points(frame.points, self.augment,
-                                               rng if rng is not None else np.random.default_rng())
-        else:
-            points, transform = frame.points, np.eye(4)
-        coords = point_to_voxel = None
-        if self.voxelize:
-            voxels = voxelize(points[:, :3], self.voxel_size)
-            coords, point_to_voxel = voxels.coords, voxels.point_to_voxel
+            augmentation = draw_augmentation(self.augment, rng if rng is not None else np.random.default_rng())
         labels = (frame.labels if frame.labels is not None
                   else np.full(frame.num_points, IGNORE_INDEX, dtype=np.int64))
-        return Sample(frame.frame_id, points, labels, pairing, coords, point_to_voxel, transform,
+        if self.on_device:
+            return Sample(frame.frame_id, frame.points, labels, pairing, None, None,
+                          np.eye(4) if augmentation is None else augmentation.transform,
+                          voxel_size=self.voxel_size, augmentation=augmentation)
+        points, transform = frame.points, np.eye(4)
+        if augmentation is not None:
+            points, transform = augmented(frame.points, augmentation), augmentation.transform
+        voxels = voxelize(points[:, :3], self.voxel_size)
+        return Sample(frame.frame_id, points, labels, pairing, voxels.coords, voxels.point_to_voxel, transform,
                       voxel_size=self.voxel_size)
 
 
@@ -77,8 +82,9 @@ def collate(samples: list[Sample], compact: bool = False) -> dict:
 
     Returns torch tensors: points (N, 4), labels (N,), offsets (B+1,) point offsets,
     voxel_coords (V, 4) int32 as (batch, x, y, z), point_to_voxel (N,), pair_point (P,) the
-    point of each point-pixel pair; and frame_ids, a list. Samples without voxels give
-    voxel_size instead of voxel_coords and point_to_voxel (``with_voxels``). Point and pair extras (the
+    point of each point-pixel pair; and frame_ids, a list. Samples left to the device give
+    voxel_size and their augmentations instead of voxel_coords and point_to_voxel
+    (``finish_batch``). Point and pair extras (the
     teacher's labels and patch rows) are concatenated under their own names; those of
     ``PATCH_ROWS`` are offset into the concatenated ``patch_features``. (What only the geometry
     needs, pixels, depths and augmentation transforms, stays in the samples.) Labels and
@@ -99,6 +105,7 @@ def collate(samples: list[Sample], compact: bool = False) -> dict:
     }
     if samples[0].voxel_coords is None:
         batch["voxel_size"] = samples[0].voxel_size
+        batch["augmentations"] = [s.augmentation for s in samples]
     else:
         voxel_offsets = np.concatenate([[0], np.cumsum([len(s.voxel_coords) for s in samples])])
         batch["voxel_coords"] = torch.from_numpy(np.concatenate([
@@ -138,13 +145,22 @@ def widen(batch: dict) -> dict:
             for k, v in batch.items()}
 
 
-def with_voxels(batch: dict) -> dict:
-    """``batch`` with voxel_coords and point_to_voxel, voxelized where its points are when
-    the samples came without them (geometry.voxelize.voxelize_batch: the same voxels as
-    collating the samples' own)."""
+def finish_batch(batch: dict) -> dict:
+    """``batch`` with its points augmented and voxelized where they are, when its samples were
+    left to its device (``SampleBuilder(on_device=True)``; other batches as they are): the
+    same points and voxels as the samples built and collated whole (geometry.augment,
+    geometry.voxelize.voxelize_batch)."""
     if "voxel_coords" in batch:
         return batch
     from zeroseg3d.geometry.voxelize import voxelize_batch
 
-    coords, point_to_voxel = voxelize_batch(batch["points"][:, :3], batch["offsets"], batch["voxel_size"])
-    return {**batch, "voxel_coords": coords, "point_to_voxel": point_to_voxel}
+    batch = dict(batch)
+    draws = batch.pop("augmentations")
+    if any(draw is not None for draw in draws):
+        points = batch["points"].clone()
+        apply_augmentations(points, batch["offsets"], [Augmentation(np.eye(4)) if d is None else d for d in draws])
+        batch["points"] = points
+    batch["voxel_coords"], batch["point_to_voxel"] = voxelize_batch(batch["points"][:, :3], batch["offsets"],
+                                                                    batch.pop("voxel_size"))
+    return batch
+

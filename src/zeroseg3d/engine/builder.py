@@ -79,8 +79,8 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
     labels = cache
     if cache is not None and config.teacher.temporal.enabled:
         labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)
-    # the training step voxelizes its batches on its own device (datasets.pipeline.with_voxels)
-    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment, voxelize=False)
+    # the training step augments and voxelizes its batches on its own device (datasets.pipeline.finish_batch)
+    builder = SampleBuilder(config.data.voxel_size, config.data.pairing, config.data.augment, on_device=True)
     # the points the 3D labels leave unlabelled are of unseen classes (or ignored): their
     # pseudo label is the teacher's most probable unseen class
     among = np.array(split.unseen) if config.loss.pseudo_among == "unseen" else None

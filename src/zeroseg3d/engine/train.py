@@ -17,7 +17,7 @@ import torch
 
 from zeroseg3d import __version__
 from zeroseg3d.config import Config, config_to_yaml, save_config
-from zeroseg3d.datasets.pipeline import widen, with_voxels
+from zeroseg3d.datasets.pipeline import finish_batch, widen
 from zeroseg3d.engine import distributed
 from zeroseg3d.engine.checkpoint import (CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint,
                                          text_hash)
@@ -238,7 +238,7 @@ class Trainer:
             batches = self.epoch_batches(epoch)[first_batch:]
             loader = make_loader(s.train_set, batches, cfg.num_workers, self.device)
             for batch in loader:
-                batch = with_voxels(widen(to_device(batch, self.device)))
+                batch = finish_batch(widen(to_device(batch, self.device)))
                 with autocast(self.device, cfg.precision):
                     out = model(batch, text, criterion)
                 self.scaler.scale(out["loss"] / cfg.grad_accum).backward()

@@ -7,6 +7,8 @@ returned, so that augmented coordinates can be taken back before any projection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from zeroseg3d.geometry.config import AugmentConfig
@@ -39,29 +41,54 @@ def apply_transform(xyz: np.ndarray, transform: np.ndarray, out: np.ndarray | No
     return out[:, :3]
 
 
-def augment_points(points: np.ndarray, config: AugmentConfig, rng: np.random.Generator):
-    """(N, 4) points -> (augmented points, (4, 4) transform of the rigid-plus-scale part).
+@dataclass
+class Augmentation:
+    """One scan's draw: the rigid-plus-scale ``transform`` (4, 4) and, for jitter, the seed of
+    its noise with the noise's sigma and clip (``jitter_seed`` None: no jitter)."""
 
-    Jitter is per-point noise on top of the transform; it is not part of the returned matrix.
-    """
+    transform: np.ndarray
+    jitter_seed: int | None = None
+    jitter_sigma: float = 0.0
+    jitter_clip: float = 0.0
+
+
+def draw_augmentation(config: AugmentConfig, rng: np.random.Generator) -> Augmentation:
+    """A scan's augmentation drawn from ``rng`` (the transform, then the jitter's seed)."""
     if not config.enabled:
-        return points.copy(), np.eye(4)
+        return Augmentation(np.eye(4))
     transform = random_transform(config, rng)
-    out = points.copy()
-    apply_transform(points, transform, out=out)
-    if config.jitter_sigma > 0:
-        add_jitter(out, config.jitter_sigma, config.jitter_clip, rng)
-    return out, transform
+    if config.jitter_sigma <= 0:
+        return Augmentation(transform)
+    return Augmentation(transform, int(rng.integers(2 ** 63)), config.jitter_sigma, config.jitter_clip)
 
 
-def add_jitter(points: np.ndarray, sigma: float, clip: float, rng: np.random.Generator) -> None:
-    """Adds normal noise of ``sigma`` clipped to +-``clip`` to the xyz of (N, >= 3) float32
-    ``points`` in place. torch draws it from a generator seeded by ``rng``: at twice numpy's
-    float32 normal rate, the same draw on one thread or many (docs/results.md)."""
+def augmented(points: np.ndarray, augmentation: Augmentation) -> np.ndarray:
+    """(N, 4) float32 ``points`` with ``augmentation`` applied (a new array)."""
     import torch
 
-    generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
-    noise = torch.randn((3, len(points)), generator=generator).mul_(sigma).clamp_(-clip, clip)
-    target = torch.from_numpy(points)
-    for axis in range(3):
-        target[:, axis].add_(noise[axis])
+    out = torch.from_numpy(np.array(points, np.float32))
+    apply_augmentations(out, torch.tensor([0, len(out)]), [augmentation])
+    return out.numpy()
+
+
+def apply_augmentations(points, offsets, augmentations: list[Augmentation]) -> None:
+    """Augments the (N, >= 3) float32 tensor ``points`` in place, on its device, scan by scan
+    (``offsets`` (B + 1,) delimit the scans, one augmentation each): the transform computed
+    in float64 column by column (numpy's 3-column product is 2.5x slower and torch's rounds
+    otherwise), then the jitter: normal noise drawn by torch from a generator seeded by the
+    draw (twice numpy's float32 normal rate; the same draw on one thread or many), clipped."""
+    import torch
+
+    bounds = offsets.tolist()
+    for augmentation, start, stop in zip(augmentations, bounds[:-1], bounds[1:]):
+        part = points[start:stop]
+        if not np.array_equal(augmentation.transform, np.eye(4)):
+            x, y, z = (part[:, axis].double() for axis in range(3))
+            for row, t in enumerate(augmentation.transform[:3].tolist()):
+                part[:, row] = t[0] * x + t[1] * y + t[2] * z + t[3]
+        if augmentation.jitter_seed is not None:
+            generator = torch.Generator(points.device).manual_seed(augmentation.jitter_seed)
+            noise = torch.randn((3, stop - start), generator=generator, device=points.device)
+            noise.mul_(augmentation.jitter_sigma).clamp_(-augmentation.jitter_clip, augmentation.jitter_clip)
+            for axis in range(3):
+                part[:, axis].add_(noise[axis])
