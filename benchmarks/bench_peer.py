@@ -24,6 +24,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -143,6 +144,34 @@ def loader_rate(voxel: float, batch_size: int, workers: int, device: str) -> flo
         return loader_batches_per_s(kitti_training_set(voxel, cache_dir), batch_size, workers, device)
 
 
+def finish_seconds(voxel: float, batch_size: int, device: str, repeat: int = 5) -> float:
+    """Median seconds of the training step's own share of the data path on ``device``:
+    augmenting and voxelizing a batch of ``batch_size`` training samples as the loader
+    delivers them (datasets.pipeline.finish_batch), after the copy to the device."""
+    import statistics
+    import tempfile
+
+    import torch
+
+    from common import kitti_training_set
+    from zeroseg3d.datasets.pipeline import collate_compact, finish_batch, widen
+    from zeroseg3d.utils.device import to_device
+
+    with tempfile.TemporaryDirectory() as cache_dir:
+        samples = kitti_training_set(voxel, cache_dir)
+        batch = collate_compact([samples[i % len(samples)] for i in range(batch_size)])
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    times = []
+    for _ in range(repeat + 1):   # the first: warm-up
+        moved = widen(to_device(batch, device))
+        sync()
+        start = time.perf_counter()
+        finish_batch(moved)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
 def main() -> None:
     import torch
 
@@ -214,12 +243,14 @@ def main() -> None:
         ours = [r for r in rows if r["network"] == NETWORKS[0] and "error" not in r]
         fastest = min(ours, key=lambda r: r["train_step_s"]) if ours else None  # the hardest step to feed
         if fastest:
-            step_rate = 1 / fastest["train_step_s"]
+            # the step's rate with its own share of the data path (augment, voxelize)
+            finish = finish_seconds(fastest["voxel_size"], batch, "cuda")
+            step_rate = 1 / (fastest["train_step_s"] + finish)
             rates = {f"workers_{w}": loader_rate(fastest["voxel_size"], batch, w, "cuda") for w in args.workers}
             most = max(args.workers)   # pinning costs the main process a copy of every batch
             rates[f"workers_{most}_unpinned"] = loader_rate(fastest["voxel_size"], batch, most, "cpu")
             result["loader"] = {"voxel_size": fastest["voxel_size"], "batches_per_s": rates,
-                                "train_steps_per_s": step_rate,
+                                "finish_batch_s": finish, "train_steps_per_s": step_rate,
                                 "loader_over_step_rate": max(rates.values()) / step_rate}
             print("loader", json.dumps(result["loader"]), flush=True)
     print(write_result("peer_gpu" if gpu else "peer", result))

@@ -83,7 +83,7 @@ def apply_augmentations(points, offsets, augmentations: list[Augmentation]) -> N
     for augmentation, start, stop in zip(augmentations, bounds[:-1], bounds[1:]):
         part = points[start:stop]
         if not np.array_equal(augmentation.transform, np.eye(4)):
-            x, y, z = (part[:, axis].double() for axis in range(3))
+            x, y, z = (part[:, axis].to(torch.float64, copy=True) for axis in range(3))   # part is overwritten
             for row, t in enumerate(augmentation.transform[:3].tolist()):
                 part[:, row] = t[0] * x + t[1] * y + t[2] * z + t[3]
         if augmentation.jitter_seed is not None:
