@@ -45,8 +45,8 @@ def scan_stages(frames, training, repeat: int = 30) -> dict[str, float]:
     builder = SampleBuilder(VOXEL)
     loaded = [frames[i] for i in range(len(frames))]
 
-    def first_epoch_sample(i):   # before the frame's pseudo labels are kept
-        kept = getattr(training, "pseudo_cache", None)
+    def first_epoch_sample(i):   # before what the frame's samples share is kept
+        kept = getattr(training, "kept", None)
         if kept is not None:
             kept.path(training.frames.frame_ids[i % len(training)]).unlink(missing_ok=True)
         return training[i % len(training)]

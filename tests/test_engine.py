@@ -397,7 +397,7 @@ def test_a_checkpoint_finds_its_teacher_by_relative_paths_from_another_working_d
     assert result.class_names == ["car", "fire hydrant"] and set(np.unique(result.labels)) <= {0, 1}
 
 
-def test_pseudo_labels_are_computed_once_per_frame_and_kept(tiny_run, tmp_path, monkeypatch):
+def test_what_every_epoch_shares_is_computed_once_per_frame_and_kept(tiny_run, tmp_path, monkeypatch):
     from zeroseg3d.engine import data as data_module
     from zeroseg3d.engine.builder import build_setup
     from zeroseg3d.teacher.cache import TeacherCache
@@ -405,26 +405,29 @@ def test_pseudo_labels_are_computed_once_per_frame_and_kept(tiny_run, tmp_path, 
     _, config_path, _ = tiny_run
     config = load_config(config_path, ["run.eval_split=null"])
     train_set = build_setup(config, progress=False).train_set
-    key = train_set.pseudo_cache.key
-    assert train_set.pseudo_cache.root.parent.name == "pseudo"
-    train_set.pseudo_cache = TeacherCache(tmp_path, key)
+    key = train_set.kept.key
+    assert train_set.kept.root.parent.name == "kept"
+    train_set.kept = TeacherCache(tmp_path, key)
     computed = train_set[1]
-    assert train_set.pseudo_cache.path(computed.frame_id).is_file()
-    assert (computed.point_extras["teacher_label"] >= 0).any()
+    assert train_set.kept.path(computed.frame_id).is_file()
+    assert (computed.point_extras["teacher_label"] >= 0).any() and len(computed.pair_extras["pair_taps"])
 
     def recomputed(*args, **kwargs):
-        raise AssertionError("pseudo labels computed again")
+        raise AssertionError("computed again")
 
     monkeypatch.setattr(data_module, "point_labels", recomputed)
+    monkeypatch.setattr(data_module, "patch_taps", recomputed)
     kept = train_set[1]
-    for name in ("teacher_label", "teacher_conf"):
-        value = kept.point_extras[name]
-        np.testing.assert_array_equal(value, computed.point_extras[name])
-        assert value.dtype == computed.point_extras[name].dtype
+    for extras in ("point_extras", "pair_extras"):
+        for name, value in getattr(computed, extras).items():
+            np.testing.assert_array_equal(getattr(kept, extras)[name], value)
+            assert getattr(kept, extras)[name].dtype == value.dtype, name
+    np.testing.assert_array_equal(kept.patch_features, computed.patch_features)
     # other points without 3D labels make other objects: the kept labels are not used for them
     frame = train_set.frames[1]
+    kept.labels = np.zeros(frame.num_points, np.int64)
     with pytest.raises(AssertionError, match="computed again"):
-        train_set._pseudo_labels(frame, np.ones(frame.num_points, bool), None)
-    # other settings, other labels: another folder
+        train_set._frame_entries(frame, kept, train_set.cache.load(frame.frame_id, frame.num_points))
+    # other settings, another folder
     train_set.object_radius += 1.0
-    assert train_set._pseudo_cache().key != key
+    assert train_set._kept_cache().key != key

@@ -35,8 +35,9 @@ class SegmentationSet(torch.utils.data.Dataset):
     probabilities times ``pseudo_weights``, one per class of ``pseudo_among``), voted over
     each object of unlabelled points when ``object_radius`` > 0 (teacher.objects); in a frame
     without 3D labels, objects are what stands more than ``object_ground`` metres above the
-    ground (0: none). Those pseudo labels are the same in every epoch: each frame's are computed
-    once and kept beside the label cache, under pseudo/<key of these settings>."""
+    ground (0: none). Those pseudo labels, and where the frame's pairs read the teacher's
+    patches, are the same in every epoch: each frame's are computed once and kept beside the
+    label cache, under kept/<key of these settings>."""
 
     def __init__(self, frames: FrameDataset, builder: SampleBuilder, split: Split,
                  cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
@@ -48,7 +49,7 @@ class SegmentationSet(torch.utils.data.Dataset):
         self.label_cache = label_cache if label_cache is not None else cache
         self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights = pseudo_among, pseudo_min_mass, pseudo_weights
         self.object_radius, self.object_ground = object_radius, object_ground
-        self.pseudo_cache = None if self.label_cache is None else self._pseudo_cache()
+        self.kept = None if self.cache is None else self._kept_cache()
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
 
@@ -94,65 +95,70 @@ class SegmentationSet(torch.utils.data.Dataset):
                             "run `zeroseg3d teacher` with the same config first")
         return outputs
 
-    def _pseudo_cache(self) -> TeacherCache:
-        """Where this set's pseudo labels are kept: keyed by the label cache's key and every
-        setting that decides them."""
-        settings = {"format": 1, "labels": self.label_cache.key, "training": self.training,
+    def _kept_cache(self) -> TeacherCache:
+        """Where this set keeps what every epoch's samples of a frame share (``_frame_entries``):
+        keyed by the teacher's and the label cache's keys and every setting that decides it."""
+        settings = {"format": 2, "teacher": self.cache.key, "labels": self.label_cache.key, "training": self.training,
                     "seen": sorted(int(c) for c in self.split.seen), "classes": self.frames.vocabulary.num_classes,
                     "among": None if self.pseudo_among is None else [int(c) for c in self.pseudo_among],
                     "weights": None if self.pseudo_weights is None else [float(w) for w in self.pseudo_weights],
                     "min_mass": float(self.pseudo_min_mass), "radius": float(self.object_radius),
                     "ground": float(self.object_ground)}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-        return TeacherCache(self.label_cache.root / "pseudo" / key, key)
+        return TeacherCache(self.label_cache.root / "kept" / key, key)
 
-    def _pseudo_labels(self, frame, unlabelled: np.ndarray, outputs: dict[str, torch.Tensor] | None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) int64 pseudo labels (-1: none) and float32 confidences of ``frame``'s points from
-        the teacher's ``outputs``, kept in ``pseudo_cache`` (computed and written when missing)."""
-        n = frame.num_points
-        # the points without 3D labels decide the objects: kept labels are used for the same ones
-        mask_crc = zlib.crc32(np.packbits(unlabelled))
-        kept = self.pseudo_cache.load(frame.frame_id)
-        if kept is not None and kept["frame"].tolist() == [n, mask_crc]:
+    def _frame_entries(self, frame, sample: Sample, outputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """What the teacher gives every epoch's sample of ``frame`` alike: teacher_label (N,)
+        int64 (-1: none) and teacher_conf (N,) float32, the pseudo labels; pair_taps (P, 4)
+        int64, pair_tap_weights (P, 4) float32 and pair_patch (P,) int64, where the pairs read
+        the patch table (teacher.cache.patch_taps). Computed once per frame and kept in
+        ``kept`` (its file also records the frame's point and pair counts and which points lack
+        3D labels: those decide the objects, and the entries are recomputed when any differs)."""
+        n, pairs = frame.num_points, len(sample.pairing)
+        unlabelled = sample.labels < 0
+        stamp = [n, pairs, zlib.crc32(np.packbits(unlabelled))]
+        kept = self.kept.load(frame.frame_id)
+        if kept is not None and kept["frame"].tolist() == stamp:
             label, conf = np.full(n, -1, np.int64), np.zeros(n, np.float32)
             rows = kept["rows"].numpy().astype(np.int64)
             label[rows], conf[rows] = kept["label"].numpy(), kept["conf"].numpy()
-            return label, conf
-        if outputs is None:
-            outputs = self._teacher_outputs(self.label_cache, frame, "consolidated teacher labels")
-        label, conf = point_labels(outputs, self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights)
+            return {"teacher_label": label, "teacher_conf": conf,
+                    "pair_taps": kept["pair_taps"].numpy().astype(np.int64),
+                    "pair_tap_weights": kept["pair_tap_weights"].numpy(),
+                    "pair_patch": kept["pair_patch"].numpy().astype(np.int64)}
+        labels = (outputs if self.label_cache is self.cache
+                  else self._teacher_outputs(self.label_cache, frame, "consolidated teacher labels"))
+        label, conf = point_labels(labels, self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights)
         # without any 3D label only the ground separates objects (none when object_ground is 0)
         ground = self.object_ground if unlabelled.all() else 0.0
         if self.object_radius > 0 and (ground > 0 or not unlabelled.all()):
             label, conf = consolidate_objects(frame.xyz, unlabelled, label, conf, self.frames.vocabulary.num_classes,
                                               self.object_radius, ground_height=ground)
         conf = conf.astype(np.float32)
-        rows = np.flatnonzero((label >= 0) | (conf != 0))
         try:
-            self.pseudo_cache.save(frame.frame_id, {"frame": torch.tensor([n, mask_crc]),
-                                                    "rows": torch.from_numpy(rows.astype(np.int32)),
-                                                    "label": torch.from_numpy(label[rows].astype(np.int32)),
-                                                    "conf": torch.from_numpy(conf[rows])})
-        except OSError:   # a read-only cache: compute them every time
-            pass
-        return label, conf
-
-    def _attach_teacher(self, frame, sample: Sample, outputs: dict[str, torch.Tensor]) -> None:
-        # the labels come from the label cache (read only when this set has not kept them yet)
-        labels = outputs if self.label_cache is self.cache else None
-        label, conf = self._pseudo_labels(frame, sample.labels < 0, labels)
-        sample.point_extras["teacher_label"] = label
-        sample.point_extras["teacher_conf"] = conf
-        try:
-            taps, weights, patch, table = patch_taps(outputs, sample.pairing, frame.cameras)
+            taps, weights, patch, _ = patch_taps(outputs, sample.pairing, frame.cameras)
         except (ValueError, IndexError) as exc:   # cameras changed since the cache was written
             raise DataError(self.cache.path(frame.frame_id), f"does not fit frame {frame.frame_id}'s cameras ({exc}); "
                             "delete it and run `zeroseg3d teacher` again") from None
-        sample.pair_extras["pair_taps"] = taps
-        sample.pair_extras["pair_tap_weights"] = weights
-        sample.pair_extras["pair_patch"] = patch
-        sample.patch_features = table
+        rows = np.flatnonzero((label >= 0) | (conf != 0))
+        try:
+            self.kept.save(frame.frame_id, {
+                "frame": torch.tensor(stamp), "rows": torch.from_numpy(rows.astype(np.int32)),
+                "label": torch.from_numpy(label[rows].astype(np.int32)), "conf": torch.from_numpy(conf[rows]),
+                "pair_taps": torch.from_numpy(taps.astype(np.int32)), "pair_tap_weights": torch.from_numpy(weights),
+                "pair_patch": torch.from_numpy(patch.astype(np.int32))})
+        except OSError:   # a read-only cache: computed every time
+            pass
+        return {"teacher_label": label, "teacher_conf": conf, "pair_taps": taps, "pair_tap_weights": weights,
+                "pair_patch": patch}
+
+    def _attach_teacher(self, frame, sample: Sample, outputs: dict[str, torch.Tensor]) -> None:
+        entries = self._frame_entries(frame, sample, outputs)
+        for name in ("teacher_label", "teacher_conf"):
+            sample.point_extras[name] = entries[name]
+        for name in ("pair_taps", "pair_tap_weights", "pair_patch"):
+            sample.pair_extras[name] = entries[name]
+        sample.patch_features = outputs["patch_table"].numpy()
 
 
 def _one_thread_per_worker(worker_id: int) -> None:
