@@ -428,6 +428,13 @@ def test_what_every_epoch_shares_is_computed_once_per_frame_and_kept(tiny_run, t
     kept.labels = np.zeros(frame.num_points, np.int64)
     with pytest.raises(AssertionError, match="computed again"):
         train_set._frame_entries(frame, kept, train_set.cache.load(frame.frame_id, frame.num_points))
+    # a folder it cannot write to: computed each time, said, the same sample
+    monkeypatch.undo()
+    (tmp_path / "a_file").write_text("")
+    train_set.kept = TeacherCache(tmp_path / "a_file" / "kept", key)
+    with pytest.warns(RuntimeWarning, match="cannot keep"):
+        again = train_set[1]
+    np.testing.assert_array_equal(again.point_extras["teacher_label"], computed.point_extras["teacher_label"])
     # other settings, another folder
     train_set.object_radius += 1.0
     assert train_set._kept_cache().key != key

@@ -157,9 +157,8 @@ def finish_batch(batch: dict) -> dict:
     batch = dict(batch)
     draws = batch.pop("augmentations")
     if any(draw is not None for draw in draws):
-        points = batch["points"].clone()
-        apply_augmentations(points, batch["offsets"], [Augmentation(np.eye(4)) if d is None else d for d in draws])
-        batch["points"] = points
+        batch["points"] = batch["points"].clone()
+        apply_augmentations(batch["points"], batch["offsets"], draws)
     batch["voxel_coords"], batch["point_to_voxel"] = voxelize_batch(batch["points"][:, :3], batch["offsets"],
                                                                     batch.pop("voxel_size"))
     return batch

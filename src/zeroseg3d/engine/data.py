@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import zlib
 
 import numpy as np
@@ -147,8 +148,9 @@ class SegmentationSet(torch.utils.data.Dataset):
                 "label": torch.from_numpy(label[rows].astype(np.int32)), "conf": torch.from_numpy(conf[rows]),
                 "pair_taps": torch.from_numpy(taps.astype(np.int32)), "pair_tap_weights": torch.from_numpy(weights),
                 "pair_patch": torch.from_numpy(patch.astype(np.int32))})
-        except OSError:   # a read-only cache: computed every time
-            pass
+        except OSError as exc:   # a read-only cache: computed every time, said once per process
+            warnings.warn(f"{self.kept.root}: cannot keep what every epoch's samples share ({exc.strerror or exc}); "
+                          "computing it again each epoch", RuntimeWarning, stacklevel=2)
         return {"teacher_label": label, "teacher_conf": conf, "pair_taps": taps, "pair_tap_weights": weights,
                 "pair_patch": patch}
 

@@ -30,15 +30,17 @@ def random_transform(config: AugmentConfig, rng: np.random.Generator) -> np.ndar
     return transform
 
 
-def apply_transform(xyz: np.ndarray, transform: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(N, 3) float32 ``transform``ed (computed in float64), into ``out`` (N, >= 3) if given."""
-    # column by column: numpy's float64 matrix product with 3 columns is 2.5x slower
-    x, y, z = (np.asarray(xyz[:, axis], np.float64) for axis in range(3))
-    out = np.empty((len(x), 3), np.float32) if out is None else out
-    for row in range(3):
-        t = transform[row]
-        out[:, row] = t[0] * x + t[1] * y + t[2] * z + t[3]
-    return out[:, :3]
+def transformed_columns(x, y, z, transform: np.ndarray) -> list:
+    """The x, y, z columns (float64 numpy arrays or torch tensors) under ``transform`` (4, 4),
+    column by column: numpy's float64 matrix product with 3 columns is 2.5x slower, and
+    torch's rounds otherwise."""
+    return [t[0] * x + t[1] * y + t[2] * z + t[3] for t in np.asarray(transform, np.float64)[:3].tolist()]
+
+
+def apply_transform(xyz: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 ``transform``ed (computed in float64)."""
+    columns = transformed_columns(*(np.asarray(xyz[:, axis], np.float64) for axis in range(3)), transform)
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 @dataclass
@@ -71,21 +73,23 @@ def augmented(points: np.ndarray, augmentation: Augmentation) -> np.ndarray:
     return out.numpy()
 
 
-def apply_augmentations(points, offsets, augmentations: list[Augmentation]) -> None:
+def apply_augmentations(points, offsets, augmentations: list[Augmentation | None]) -> None:
     """Augments the (N, >= 3) float32 tensor ``points`` in place, on its device, scan by scan
-    (``offsets`` (B + 1,) delimit the scans, one augmentation each): the transform computed
-    in float64 column by column (numpy's 3-column product is 2.5x slower and torch's rounds
-    otherwise), then the jitter: normal noise drawn by torch from a generator seeded by the
-    draw (twice numpy's float32 normal rate; the same draw on one thread or many), clipped."""
+    (``offsets`` (B + 1,) delimit the scans, one augmentation each, None: left as read): the
+    transform in float64 (``transformed_columns``), then the jitter: normal noise drawn by
+    torch from a generator seeded by the draw (twice numpy's float32 normal rate; the same
+    draw on one thread or many), clipped."""
     import torch
 
     bounds = offsets.tolist()
     for augmentation, start, stop in zip(augmentations, bounds[:-1], bounds[1:]):
+        if augmentation is None:
+            continue
         part = points[start:stop]
         if not np.array_equal(augmentation.transform, np.eye(4)):
-            x, y, z = (part[:, axis].to(torch.float64, copy=True) for axis in range(3))   # part is overwritten
-            for row, t in enumerate(augmentation.transform[:3].tolist()):
-                part[:, row] = t[0] * x + t[1] * y + t[2] * z + t[3]
+            columns = (part[:, axis].to(torch.float64, copy=True) for axis in range(3))   # part is overwritten
+            for row, values in enumerate(transformed_columns(*columns, augmentation.transform)):
+                part[:, row] = values
         if augmentation.jitter_seed is not None:
             generator = torch.Generator(points.device).manual_seed(augmentation.jitter_seed)
             noise = torch.randn((3, stop - start), generator=generator, device=points.device)
