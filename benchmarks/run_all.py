@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_allocator  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_loader  # noqa: E402
+import bench_nuscenes_tables  # noqa: E402
 import bench_peer  # noqa: E402
 import bench_predict  # noqa: E402
 import bench_reader  # noqa: E402
@@ -25,7 +26,7 @@ import inference_precision  # noqa: E402
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]   # every benchmark with its default settings
     for bench in (bench_reader, bench_teacher, bench_student, bench_rulebook, bench_layers, bench_allocator, bench_loader,
-                  bench_peer, bench_teacher_cache, bench_predict, inference_precision):
+                  bench_nuscenes_tables, bench_peer, bench_teacher_cache, bench_predict, inference_precision):
         summary = bench.main()
         if summary:
             print(summary, flush=True)

@@ -166,3 +166,18 @@ def test_the_command_line_opens_a_devkit_root_by_path(nuscenes_root, capsys):
     assert [c.name for c in dataset[0].cameras] == ["CAM_FRONT", "CAM_BACK"]   # the fixture's two
     assert main(["data", "inspect", str(nuscenes_root)]) == 0
     assert "nuscenes" in capsys.readouterr().out.lower()
+
+
+def test_the_dataset_pickles_into_a_fresh_process(nuscenes_root, tmp_path):
+    """Data-loader workers started by spawn unpickle the dataset with its checked devkit tables
+    in a process that has not read nuScenes yet."""
+    import pickle
+    import subprocess
+    import sys
+
+    path = tmp_path / "dataset.pkl"
+    path.write_bytes(pickle.dumps(NuScenesLidarSeg(nuscenes_root, VERSION, "mini_train")))
+    out = subprocess.run([sys.executable, "-c", "import pickle, sys; d = pickle.loads(open(sys.argv[1], 'rb').read()); "
+                          "print(type(d.nusc).__name__, d[1].num_points, d.frame_ids)", str(path)],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["CheckedNuScenes", "4", "['sample0',", "'sample1']"]
