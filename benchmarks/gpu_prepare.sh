@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds .whl/, what benchmarks/gpu_session.sh needs on a lent GPU machine (no network there):
-# spconv's CUDA build and its pure-Python needs, safetensors (the teacher cache) and the real
-# frames. Run here, where pip reaches the package index:   bash benchmarks/gpu_prepare.sh
+# spconv's CUDA build and its pure-Python needs, safetensors (the teacher cache), pytest and the
+# real frames. Run here, where pip reaches the package index:   bash benchmarks/gpu_prepare.sh
 # (about 2 minutes; 48 MB)
 # The spconv-cu126 wheel alone is 70 MB, over a call's 64 MiB, so its files travel as one
 # xz-compressed site folder (42 MB with cumm).
@@ -21,9 +21,12 @@ $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --imp
     > "$tmp/pip.log" 2>&1 || { grep -v "^WARNING: Location" "$tmp/pip.log"; echo "gpu_prepare: pip download failed" >&2; exit 1; }
 mkdir "$tmp/site"
 for wheel in "$tmp"/wheels/*.whl; do unzip -q -o "$wheel" -d "$tmp/site"; done
+site=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+# pytest for tests/test_cuda.py, pure Python, from this environment (15 MB, compressed with the rest)
+cp -r "$site/pytest" "$site/_pytest" "$site/pluggy" "$site/iniconfig" "$site/py.py" "$site/packaging" \
+    "$site/pygments" "$tmp/site/"
 tar -C "$tmp/site" -cf - . | xz -T0 -8 > .whl/site_gpu.tar.xz
 # pure Python, any version: from this environment
-site=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 cp -r "$site/lark" "$site/omegaconf" .whl/extra/
 cp -r "${ZEROSEG3D_SHARED:-../shared}/data" .whl/shared/
 du -sh .whl

@@ -13,6 +13,8 @@ tar -xJf .whl/site_gpu.tar.xz -C /tmp/site || exit 1
 export PYTHONPATH=/tmp/site:$PWD/.whl/extra:$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 ZEROSEG3D_SHARED=$PWD/.whl/shared
 nvidia-smi -L
 python3 -c "import torch, spconv, numpy; print('torch', torch.__version__, 'spconv', spconv.__version__, 'numpy', numpy.__version__)" || exit 1
+# the step's own work on the GPU: a batch finished there is the CPU's, a student's step runs on it
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/test_cuda.log"
 timeout 170 python3 benchmarks/bench_gpu.py --repeat 5 --profile-out "$OUT" ${GPU_ARGS:-} 2>&1 | tee "$OUT/bench_gpu.log"
 cp benchmarks/results/gpu_student.json "$OUT/" 2>/dev/null
 # what one training sample costs on this machine's CPU, one thread (the loader's workers)
