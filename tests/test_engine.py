@@ -123,6 +123,22 @@ def test_bf16_on_the_cpu_trains_and_predicts_like_fp32(tiny_run, tmp_path, monke
     assert np.abs(a.scores - b.scores).max() < 0.1
 
 
+def test_predict_writes_nuscenes_labels_under_the_lidar_tokens(tiny_checkpoint, tmp_path):
+    """nuScenes-lidarseg's evaluation reads <LIDAR_TOP sample_data token>_lidarseg.bin of
+    category indices (uint8, one per point)."""
+    pytest.importorskip("nuscenes")
+    from test_nuscenes_fixture import POINTS, write_fixture
+
+    root = write_fixture(tmp_path / "nuscenes")
+    out = tmp_path / "pred"
+    assert main(["predict", str(tiny_checkpoint), str(root), "--format", "nuscenes", "--classes",
+                 "car,pedestrian,driveable_surface", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["sd_LIDAR_TOP_0_lidarseg.bin", "sd_LIDAR_TOP_1_lidarseg.bin"]
+    labels = np.fromfile(out / "sd_LIDAR_TOP_0_lidarseg.bin", dtype=np.uint8)
+    # the devkit's indices of vehicle.car, the first pedestrian category, flat.driveable_surface
+    assert len(labels) == len(POINTS) and set(labels.tolist()) <= {17, 2, 24}
+
+
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
     checkpoint = tiny_checkpoint
@@ -149,7 +165,8 @@ def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoin
                      palette(expected.class_names))
     reader = SemanticKITTI([copy], "semantickitti")
     np.testing.assert_array_equal(np.array(reader.vocabulary.names)[reader[0].labels], names[expected.labels])
-    cli_label = np.fromfile(out / "08_000000.label", dtype=np.uint32)
+    # semantic-kitti-api's layout: its evaluate_semantics.py --predictions takes ``out``
+    cli_label = np.fromfile(out / "sequences/08/predictions/000000.label", dtype=np.uint32)
     assert (cli_label == np.fromfile(copy / "labels" / "000000.label", dtype=np.uint32)).mean() > 0.995
     write_prediction(tmp_path / "p", "ply", frame.points, expected.labels, expected.class_names,
                      palette(expected.class_names))

@@ -82,6 +82,20 @@ def test_unknown_vocabulary_lists_packaged_ones():
         Vocabulary.load("kitti360")
 
 
+def test_a_packaged_name_is_found_beside_a_dataset_folder_of_that_name(tmp_path, monkeypatch):
+    """nuscenes/ and semantickitti/ in the working directory are datasets, not vocabularies."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nuscenes").mkdir()
+    (tmp_path / "semantickitti" / "sequences").mkdir(parents=True)
+    assert Vocabulary.load("nuscenes").num_classes == 16
+    assert Vocabulary.load("semantickitti").source == "zeroseg3d/vocabularies/semantickitti.yaml"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match="mine: vocabulary file not found"):
+        Vocabulary.load("mine")
+    (tmp_path / "names.yaml").write_text("name: mine\nclasses: [{name: road}, {name: car}]\n")
+    assert Vocabulary.load("names.yaml").names == ["road", "car"]
+
+
 def test_dataset_formats_take_synonyms_and_refuse_other_names_before_inference():
     from zeroseg3d.engine.export import dataset_classes, dataset_raw_ids
     from zeroseg3d.errors import ConfigError

@@ -126,7 +126,10 @@ def add_parser(commands) -> None:
     predict.add_argument("inputs", nargs="+", help="scan files, folders or SemanticKITTI sequences")
     predict.add_argument("--classes", help='comma-separated names, e.g. "car,person,fire hydrant"')
     predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
-    predict.add_argument("--format", default="ply", choices=FORMATS)
+    predict.add_argument("--format", default="ply", choices=FORMATS,
+                         help="ply (default): coloured points with a label field, named after the frame; label: "
+                              "SemanticKITTI .label as OUT/sequences/XX/predictions/NNNNNN.label; nuscenes: "
+                              "lidarseg .bin as OUT/<LIDAR_TOP token>_lidarseg.bin")
     predict.add_argument("--out", required=True)
     predict.add_argument("--pictures", action="store_true",
                          help="also write per scan a bird's-eye PNG and, per camera image, the projected points "

@@ -27,6 +27,12 @@ class FrameDataset(ABC):
         order. Default: the frame id up to its last '/' (SemanticKITTI's XX/NNNNNN)."""
         return [f.rsplit("/", 1)[0] if "/" in f else f for f in self.frame_ids]
 
+    @property
+    def prediction_names(self) -> list[str]:
+        """Where a prediction file of each frame goes in an output folder, without its suffix:
+        the layout the dataset's own evaluation reads. Default: the frame id, '/' as '_'."""
+        return [f.replace("/", "_") for f in self.frame_ids]
+
     def __len__(self) -> int:
         return len(self.frame_ids)
 
@@ -60,6 +66,11 @@ class FrameSubset(FrameDataset):
     @property
     def frame_sequences(self) -> list[str]:
         every = self.dataset.frame_sequences
+        return [every[i] for i in self.indices]
+
+    @property
+    def prediction_names(self) -> list[str]:
+        every = self.dataset.prediction_names
         return [every[i] for i in self.indices]
 
     def load(self, index: int) -> Frame:

@@ -339,6 +339,13 @@ class NuScenesLidarSeg(FrameDataset):
     def frame_sequences(self) -> list[str]:
         return self._scenes
 
+    @property
+    def prediction_names(self) -> list[str]:
+        """The token of each sample's LIDAR_TOP key frame: nuScenes-lidarseg's evaluation reads
+        ``<token>_lidarseg.bin`` (the sample token where a sample has no LIDAR_TOP: refused
+        when it is read)."""
+        return [self.nusc.get("sample", token)["data"].get("LIDAR_TOP", token) for token in self._tokens]
+
     def _camera(self, channel: str, token: str, T_global_from_lidar: np.ndarray) -> Camera:
         record = self.nusc.get("sample_data", token)
         calib = self.nusc.get("calibrated_sensor", record["calibrated_sensor_token"])

@@ -195,6 +195,12 @@ class SemanticKITTI(FrameDataset):
     def frame_ids(self) -> list[str]:
         return self._frame_ids
 
+    @property
+    def prediction_names(self) -> list[str]:
+        """sequences/XX/predictions/NNNNNN: semantic-kitti-api's layout (its
+        evaluate_semantics.py --predictions takes the output folder)."""
+        return [f"sequences/{s.name}/predictions/{s.scan_paths[i].stem}" for s, i in self._index]
+
     def load(self, index: int) -> Frame:
         sequence, local = self._index[index]
         return sequence.load(local)

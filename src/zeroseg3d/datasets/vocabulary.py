@@ -71,25 +71,24 @@ class Vocabulary:
     @classmethod
     def load(cls, name_or_path: str | Path) -> "Vocabulary":
         """A packaged vocabulary by name ('semantickitti', 'nuscenes') or a YAML file path."""
-        path = Path(name_or_path)
-        if path.suffix in (".yaml", ".yml") or path.exists():
+        path, name = Path(name_or_path), str(name_or_path)
+        packaged = resources.files("zeroseg3d.vocabularies") / f"{name}.yaml"
+        is_name = bool(name) and not any(c in name for c in "/\\.")
+        # a file first; then a packaged name, even beside a folder of that name (a dataset
+        # root called nuscenes/ or semantickitti/ in the working directory)
+        if path.is_file() or path.suffix in (".yaml", ".yml") or (path.exists() and not (is_name and packaged.is_file())):
             if not path.is_file():
                 raise ConfigError(f"{path}: vocabulary file not found")
             from zeroseg3d.utils.yaml_text import read_text_utf8
 
             text, source = read_text_utf8(path, lambda problem: ConfigError(f"{path}: {problem}")), str(path)
+        elif is_name and packaged.is_file():
+            text, source = packaged.read_text(), f"zeroseg3d/vocabularies/{name}.yaml"
         else:
-            package_file = resources.files("zeroseg3d.vocabularies") / f"{name_or_path}.yaml"
-            if not package_file.is_file():
-                known = sorted(
-                    p.name[:-5] for p in resources.files("zeroseg3d.vocabularies").iterdir()
-                    if p.name.endswith(".yaml")
-                )
-                raise ConfigError(
-                    f"unknown vocabulary {str(name_or_path)!r}; packaged: {', '.join(known)}; "
-                    "or pass a path to a vocabulary YAML file"
-                )
-            text, source = package_file.read_text(), f"zeroseg3d/vocabularies/{name_or_path}.yaml"
+            known = sorted(p.name[:-5] for p in resources.files("zeroseg3d.vocabularies").iterdir()
+                           if p.name.endswith(".yaml"))
+            raise ConfigError(f"unknown vocabulary {name!r}; packaged: {', '.join(known)}; "
+                              "or pass a path to a vocabulary YAML file")
         from zeroseg3d.utils.yaml_text import parse_yaml, yaml_problem
 
         try:

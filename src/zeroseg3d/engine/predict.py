@@ -177,7 +177,10 @@ class Segmenter:
                       spawn_viewer: bool = False, on_scan=None, progress: bool = True) -> list[Path]:
         """Predict every scan of ``inputs`` (files, folders of scans, SemanticKITTI sequences or
         roots, nuScenes roots) into ``out`` in format ``fmt`` (engine.export.FORMATS), with the
-        model loaded and the names encoded once; with ``pictures``, a bird's-eye view and camera
+        model loaded and the names encoded once. A dataset's own format goes in the layout its
+        evaluation reads (``FrameDataset.prediction_names``: SemanticKITTI's
+        sequences/XX/predictions/NNNNNN.label, nuScenes' <LIDAR_TOP token>_lidarseg.bin), PLY
+        files flat under the frame ids; with ``pictures``, a bird's-eye view and camera
         overlays per scan (ground truth beside them where the scan has labels); with ``rerun``
         (an .rrd path) or ``spawn_viewer``, every scan recorded for the Rerun viewer
         (engine.rerun_view). ``on_scan(frame, prediction, colors)`` is called after each scan;
@@ -204,11 +207,14 @@ class Segmenter:
                 recorder = stack.enter_context(RerunRecorder(names, colors, rerun, spawn=spawn_viewer))
             for path in inputs:
                 dataset = open_path(path)
+                # a dataset's own format in its evaluation's layout; PLY files and pictures side by side
+                layout = dataset.prediction_names if raw_ids is not None else None
                 for index in tqdm(range(len(dataset)), desc=str(path), unit="scan", disable=not progress):
                     frame = dataset[index]
                     result = self.predict(frame, names)
                     stem = out / frame.frame_id.replace("/", "_")
-                    written.append(write_prediction(stem, fmt, frame.points, result.labels, names, colors, raw_ids))
+                    target = stem if layout is None else out / layout[index]
+                    written.append(write_prediction(target, fmt, frame.points, result.labels, names, colors, raw_ids))
                     if pictures or recorder is not None:
                         pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
                         truth = truth_in(names, frame, dataset.vocabulary)
