@@ -305,6 +305,22 @@ def test_training_needs_no_clip_model_once_the_teacher_cache_is_filled(tiny_run,
         np.testing.assert_array_equal(getattr(sample.pairing, name), getattr(fresh, name))
 
 
+def test_training_on_3d_labels_alone_reads_no_teacher_cache(tiny_run, tmp_path):
+    """Without a term that reads the teacher's outputs (a seen-only baseline, frames without
+    images) training needs no teacher cache; with one, a missing cache is said."""
+    from zeroseg3d.errors import DataError
+
+    root, config_path, _ = tiny_run
+    empty = tmp_path / "no_cache"
+    alone = ["run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=1", f"teacher.cache_dir={empty}",
+             "loss.pseudo=false", "loss.mcfa_global=false", "loss.mcfa_local=false"]
+    result = run_training(load_config(config_path, alone), tmp_path / "alone", progress=False)
+    assert result["steps"] > 0 and [p.name for p in empty.iterdir()] == ["text"]   # the text embeddings alone
+    with pytest.raises(DataError, match="missing from the teacher cache"):
+        run_training(load_config(config_path, alone[:-1] + ["loss.mcfa_local=true"]), tmp_path / "local",
+                     progress=False)
+
+
 class _Payload:
     """Unpickling this touches a marker file: proof that a file's code ran."""
 

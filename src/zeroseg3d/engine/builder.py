@@ -59,10 +59,12 @@ class Setup:
     model: ZeroShotSegmentor
 
 
-def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool = True) -> Setup:
+def build_setup(config: Config, progress: bool = True) -> Setup:
     """The training set (teacher outputs from the cache; labels consolidated over time when
     teacher.temporal.enabled) and a fresh student seeded by run.seed. The CLIP weights load
-    only when the text embeddings are not cached yet."""
+    only when the text embeddings are not cached yet. Without a loss term that reads the
+    teacher's outputs (``LossConfig.uses_teacher``: training on 3D labels alone) no teacher
+    cache is read, and frames need no images."""
     from zeroseg3d.teacher.cache import TeacherCache
     from zeroseg3d.teacher.teacher import teacher_outputs_key
     from zeroseg3d.teacher.temporal import consolidate
@@ -75,7 +77,7 @@ def build_setup(config: Config, with_teacher_cache: bool = True, progress: bool 
         teacher, _ = teacher_and_cache(config, frames.vocabulary)
         key, text = teacher.key, teacher.text
     text = text.detach().cpu()
-    cache = TeacherCache(config.teacher.cache_dir, key) if with_teacher_cache else None
+    cache = TeacherCache(config.teacher.cache_dir, key) if config.loss.uses_teacher else None
     labels = cache
     if cache is not None and config.teacher.temporal.enabled:
         labels = consolidate(frames, cache, config.teacher.temporal, progress=progress)

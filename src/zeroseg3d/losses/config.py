@@ -53,6 +53,13 @@ class LossConfig:
     lovasz_weight: float = 1.0
     lovasz_max_points: int = 30000     # a random subset of the supervised points (0: all of them)
 
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether a term reads the teacher's per-frame outputs (its pseudo labels, its pixels'
+        features); without them training needs no teacher cache (the text embeddings still
+        come from CLIP's text tower)."""
+        return self.pseudo or self.mcfa_global or self.mcfa_local
+
     def __post_init__(self) -> None:
         from zeroseg3d.errors import ConfigError
 
