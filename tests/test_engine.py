@@ -321,6 +321,16 @@ def test_training_on_3d_labels_alone_reads_no_teacher_cache(tiny_run, tmp_path):
                      progress=False)
 
 
+def test_a_validation_split_that_is_not_there_is_said_before_training(tiny_run, tmp_path):
+    from zeroseg3d.errors import DataError
+
+    root, config_path, _ = tiny_run
+    config = load_config(config_path, ["run.eval_split=val", "data.val_sequences=['42']"])
+    with pytest.raises(DataError, match=r"sequences not found: \['42'\]"):
+        run_training(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 class _Payload:
     """Unpickling this touches a marker file: proof that a file's code ran."""
 

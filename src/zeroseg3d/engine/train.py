@@ -291,6 +291,8 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.pt"
         resume = last if last.is_file() else None
+    # the validation frames are opened first: a split that is not there is said before training
+    validation = eval_set(config, config.run.eval_split) if config.run.eval_split else None
     trainer = Trainer(config, run_dir, progress)
     if resume:
         trainer.resume(resume)
@@ -300,9 +302,9 @@ def run_training(config: Config, run_dir: str | Path, resume: str | Path | None 
               "checkpoint": run_dir / "checkpoints" / "last.pt"}
     if trainer.rank == 0:
         atomic_write_text(run_dir / "history.json", json.dumps(trainer.history))
-    if config.run.eval_split:
-        metrics = evaluate(trainer.eval_model, trainer.setup.text, eval_set(config, config.run.eval_split),
-                           trainer.setup.split, trainer.device, progress, config.train.precision)
+    if validation is not None:
+        metrics = evaluate(trainer.eval_model, trainer.setup.text, validation, trainer.setup.split, trainer.device,
+                           progress, config.train.precision)
         if trainer.rank == 0:
             save_metrics(metrics, run_dir)
         result["metrics"] = metrics
