@@ -179,3 +179,14 @@ def test_config_vocabulary_and_sidecar_text_is_checked(tmp_path):
     (tmp_path / "vocab.yaml").write_bytes(b"name: v\nclasses:\n- {name: car\xff}\n")
     with pytest.raises(ConfigError, match=r"vocab\.yaml: not UTF-8 text"):
         Vocabulary.load(tmp_path / "vocab.yaml")
+
+
+def test_a_sequence_with_fewer_poses_than_scans_is_refused_when_opened(tmp_path):
+    """Not when training reaches the first scan without a pose, hours in."""
+    folder = write_kitti_sequence(tmp_path / "00", [scan(seed=i) for i in range(3)])
+    identity = "1 0 0 0 0 1 0 0 0 0 1 0\n"
+    (folder / "poses.txt").write_text(identity * 2)
+    with pytest.raises(DataError, match=r"poses.txt: 2 poses but scan 000002.bin is frame 2"):
+        SemanticKITTI([folder])
+    (folder / "poses.txt").write_text(identity * 3)
+    assert SemanticKITTI([folder])[2].pose.shape == (4, 4)

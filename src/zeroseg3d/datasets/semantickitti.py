@@ -75,6 +75,9 @@ class SemanticKITTISequence:
         self.image_dir = self.folder / "image_2"
         self.label_dir = self.folder / "labels"
         self.poses = self._read_poses(self.folder / "poses.txt")
+        if self.poses is not None and len(self.poses) < len(self.scan_paths):   # said now, not at that scan
+            raise DataError(self.folder / "poses.txt", f"{len(self.poses)} poses but scan "
+                            f"{self.scan_paths[len(self.poses)].name} is frame {len(self.poses)}")
 
     def _read_poses(self, path: Path) -> np.ndarray | None:
         if not path.is_file():
@@ -126,12 +129,7 @@ class SemanticKITTISequence:
         if label_path.is_file():
             raw, instances = split_kitti_label(read_label_file(label_path, len(points)))
             labels = self.vocabulary.map_raw(raw, label_path)
-        pose = None
-        if self.poses is not None:
-            if index >= len(self.poses):
-                raise DataError(self.folder / "poses.txt",
-                                f"{len(self.poses)} poses but scan {scan_path.name} is frame {index}")
-            pose = self.poses[index]
+        pose = None if self.poses is None else self.poses[index]
         return Frame(frame_id=self.frame_id(index), points=points, cameras=[self.camera(index)],
                      labels=labels, raw_labels=raw, instances=instances, pose=pose,
                      source=scan_path)
