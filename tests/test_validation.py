@@ -190,3 +190,24 @@ def test_a_sequence_with_fewer_poses_than_scans_is_refused_when_opened(tmp_path)
         SemanticKITTI([folder])
     (folder / "poses.txt").write_text(identity * 3)
     assert SemanticKITTI([folder])[2].pose.shape == (4, 4)
+
+
+def test_a_labels_folder_that_lacks_some_scans_is_said(tmp_path):
+    folder = write_kitti_sequence(tmp_path / "00", [scan(seed=i) for i in range(3)],
+                                  [np.full(100, 40, np.uint32)] * 3)
+    (folder / "labels" / "000001.label").unlink()
+    with pytest.warns(UserWarning, match=r"labels: no labels for 1 of 3 scans \(first 000001.bin\)"):
+        dataset = SemanticKITTI([folder])
+    assert dataset[1].labels is None and dataset[0].labels is not None
+
+
+def test_the_command_line_says_its_warnings_in_one_line(tmp_path, capsys):
+    import warnings
+
+    folder = write_kitti_sequence(tmp_path / "00", [scan(seed=i) for i in range(2)], [np.full(100, 40, np.uint32)])
+    shown = warnings.showwarning
+    assert main(["data", "inspect", str(folder)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["zeroseg3d: warning: " + str(folder / "labels") + ": no labels for 1 of 2 scans (first "
+                   "000001.bin); they load without labels"], err
+    assert warnings.showwarning is shown   # the caller's display is back

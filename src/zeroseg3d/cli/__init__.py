@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from pathlib import Path
 from typing import Sequence
 
 from zeroseg3d import __version__
 from zeroseg3d.errors import ZeroSeg3DError
+
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def _int_at_least(lowest: int):
@@ -65,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that writes zeroseg3d's own warnings (a partial labels folder, a
+    cache folder that cannot be written) as one line, like its errors, and hands other
+    libraries' to ``show``."""
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if Path(filename).resolve().is_relative_to(PACKAGE):
+            print(f"zeroseg3d: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -75,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():   # restores the caller's warning display afterwards
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.run(args) or 0)
     except ZeroSeg3DError as exc:
         print(f"zeroseg3d: error: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,12 @@ class SemanticKITTISequence:
             self._size_source = None  # the first image decides
         self.image_dir = self.folder / "image_2"
         self.label_dir = self.folder / "labels"
+        if self.label_dir.is_dir():   # a partial copy would train its unlabelled scans as annotation-free
+            labelled = {p.stem for p in self.label_dir.glob("*.label")}
+            missing = [p.name for p in self.scan_paths if p.stem not in labelled]
+            if missing:
+                warnings.warn(f"{self.label_dir}: no labels for {len(missing)} of {len(self.scan_paths)} scans "
+                              f"(first {missing[0]}); they load without labels", stacklevel=3)
         self.poses = self._read_poses(self.folder / "poses.txt")
         if self.poses is not None and len(self.poses) < len(self.scan_paths):   # said now, not at that scan
             raise DataError(self.folder / "poses.txt", f"{len(self.poses)} poses but scan "
