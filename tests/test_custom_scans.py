@@ -120,3 +120,29 @@ def test_class_index_labels_for_a_vocabulary_without_raw_ids(tmp_path):
     np.save(tmp_path / "s.npy", np.concatenate([POINTS, np.full((50, 1), 5.0, np.float32)], axis=1))
     with pytest.raises(DataError, match=r"s\.npy: 50 labels outside 0\.\.1"):
         CustomScans([tmp_path / "s.npy"], vocab)[0]
+
+
+def test_frame_ids_stay_unique_when_scan_names_do_not(tmp_path):
+    """The teacher's cache and the outputs are keyed by frame id: a.bin beside a.npy, or one name
+    in two folders, must not share one."""
+    for folder in ("day", "night"):
+        (tmp_path / folder).mkdir()
+        POINTS.tofile(tmp_path / folder / "1532402927.647951.bin")
+    np.save(tmp_path / "day" / "1532402927.647951.npy", POINTS)
+    assert CustomScans([tmp_path / "night"]).frame_ids == ["1532402927.647951"]
+    both = CustomScans([tmp_path / "day", tmp_path / "night", tmp_path / "night"])   # a folder given twice: once
+    assert both.frame_ids == ["day/1532402927.647951.bin", "day/1532402927.647951.npy",
+                              "night/1532402927.647951.bin"]
+    assert [both[i].frame_id for i in range(3)] == both.frame_ids
+    assert both.frame_sequences == ["day", "day", "night"]
+
+
+def test_prediction_files_add_their_suffix_to_names_with_dots(tmp_path):
+    from zeroseg3d.engine.export import palette, write_prediction
+
+    names = ["car", "road"]
+    for stem in ("1532402927.647951", "1532402927.697951"):
+        write_prediction(tmp_path / stem, "ply", POINTS, np.zeros(50, np.int64), names, palette(names))
+        write_prediction(tmp_path / stem, "label", POINTS, np.zeros(50, np.int64), names, palette(names))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "1532402927.647951.label", "1532402927.647951.ply", "1532402927.697951.label", "1532402927.697951.ply"]

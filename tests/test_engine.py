@@ -139,6 +139,24 @@ def test_predict_writes_nuscenes_labels_under_the_lidar_tokens(tiny_checkpoint, 
     assert len(labels) == len(POINTS) and set(labels.tolist()) <= {17, 2, 24}
 
 
+def test_predict_refuses_two_scans_that_would_write_one_file(tiny_checkpoint, tmp_path, capsys):
+    """Scans named by timestamps (dots in their names) each get their file; the same name in two
+    inputs is said before any work, not overwritten."""
+    points = np.random.default_rng(0).uniform(-10, 10, (300, 4)).astype(np.float32)
+    points[:, 3] = 0.5
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for stamp in ("1532402927.647951", "1532402927.697951"):
+            points.tofile(tmp_path / folder / f"{stamp}.bin")
+    out = tmp_path / "out"
+    assert main(["predict", str(tiny_checkpoint), str(tmp_path / "a"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["1532402927.647951.ply", "1532402927.697951.ply"]
+    capsys.readouterr()
+    assert main(["predict", str(tiny_checkpoint), str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--out", str(tmp_path / "both")]) == 2
+    assert "1532402927.647951 of" in capsys.readouterr().err and not (tmp_path / "both").exists()
+
+
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
     checkpoint = tiny_checkpoint

@@ -116,7 +116,7 @@ def cameras_from_sidecar(data: dict, sidecar: Path) -> list[Camera]:
     return cameras
 
 
-def read_scan(scan: Path, vocabulary: Vocabulary) -> Frame:
+def read_scan(scan: Path, vocabulary: Vocabulary, frame_id: str | None = None) -> Frame:
     points, labels = read_point_file(scan)
     sidecar = sidecar_for(scan)
     meta = _read_sidecar(sidecar) if sidecar else {}
@@ -139,8 +139,23 @@ def read_scan(scan: Path, vocabulary: Vocabulary) -> Frame:
             bad = (mapped < -1) | (mapped >= vocabulary.num_classes)
             if bad.any():
                 raise DataError(label_source, f"{int(bad.sum())} labels outside 0..{vocabulary.num_classes - 1}")
-    return Frame(frame_id=scan.stem, points=points, cameras=cameras, labels=mapped,
+    return Frame(frame_id=frame_id or scan.stem, points=points, cameras=cameras, labels=mapped,
                  raw_labels=raw_labels, source=scan)
+
+
+def unique_ids(scans: list[Path]) -> list[str]:
+    """Frame ids of scan files: their names without the suffix, or, when two share one (a.ply
+    and a.las, or one name in two folders), their paths from the folder that holds them all
+    ('/' between folders: each folder a sequence). The teacher's cache and the outputs are
+    keyed by them."""
+    stems = [scan.stem for scan in scans]
+    if len(set(stems)) == len(stems):
+        return stems
+    import os
+
+    resolved = [scan.resolve() for scan in scans]
+    common = Path(os.path.commonpath([scan.parent for scan in resolved]))
+    return [scan.relative_to(common).as_posix() for scan in resolved]
 
 
 @DATASETS.register("custom")
@@ -148,8 +163,8 @@ class CustomScans(FrameDataset):
     def __init__(self, paths: Sequence[str | Path], vocabulary: Vocabulary | str = "semantickitti"):
         self.vocabulary = (vocabulary if isinstance(vocabulary, Vocabulary)
                            else Vocabulary.load(vocabulary))
-        self.scans = [scan for path in paths for scan in find_scans(path)]
-        self._frame_ids = [scan.stem for scan in self.scans]
+        self.scans = list(dict.fromkeys(scan for path in paths for scan in find_scans(path)))
+        self._frame_ids = unique_ids(self.scans)
 
     @classmethod
     def from_config(cls, data_config, split: str) -> "CustomScans":
@@ -160,4 +175,4 @@ class CustomScans(FrameDataset):
         return self._frame_ids
 
     def load(self, index: int) -> Frame:
-        return read_scan(self.scans[index], self.vocabulary)
+        return read_scan(self.scans[index], self.vocabulary, self._frame_ids[index])

@@ -45,14 +45,15 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
     folder of scans) is looked up here when not given."""
     if raw_ids is None and fmt in FORMAT_VOCABULARY:
         raw_ids = dataset_raw_ids(class_names, fmt)
+    # the suffix is added, not swapped: a stem with dots (a timestamp 1532402927.647951) keeps them
     if fmt == "label":
-        path = path_stem.with_suffix(".label")
+        path = path_stem.with_name(path_stem.name + ".label")
         atomic_write_bytes(path, raw_ids[labels].astype(np.uint32).tobytes())
     elif fmt == "nuscenes":
         path = path_stem.with_name(path_stem.name + "_lidarseg.bin")
         atomic_write_bytes(path, raw_ids[labels].astype(np.uint8).tobytes())
     elif fmt == "ply":
-        path = path_stem.with_suffix(".ply")
+        path = path_stem.with_name(path_stem.name + ".ply")
         write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32))
     else:
         raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -198,6 +198,14 @@ class Segmenter:
         names, _ = self.text_for(names)
         colors = palette(names)
         out = Path(out)
+        datasets = [(path, open_path(path)) for path in inputs]
+        # each scan's files: a dataset's own format in the layout its evaluation reads, PLY files
+        # and pictures under the frame ids; two scans that would write one file are said now
+        stems = [[out / f.replace("/", "_") for f in dataset.frame_ids] for _, dataset in datasets]
+        targets = stems if raw_ids is None else [[out / n for n in dataset.prediction_names] for _, dataset in datasets]
+        _refuse_shared_names(datasets, targets)
+        if pictures:
+            _refuse_shared_names(datasets, stems)
         written = []
         with contextlib.ExitStack() as stack:
             recorder = None
@@ -205,16 +213,13 @@ class Segmenter:
                 from zeroseg3d.engine.rerun_view import RerunRecorder
 
                 recorder = stack.enter_context(RerunRecorder(names, colors, rerun, spawn=spawn_viewer))
-            for path in inputs:
-                dataset = open_path(path)
-                # a dataset's own format in its evaluation's layout; PLY files and pictures side by side
-                layout = dataset.prediction_names if raw_ids is not None else None
+            for (path, dataset), of_stems, of_targets in zip(datasets, stems, targets):
                 for index in tqdm(range(len(dataset)), desc=str(path), unit="scan", disable=not progress):
                     frame = dataset[index]
                     result = self.predict(frame, names)
-                    stem = out / frame.frame_id.replace("/", "_")
-                    target = stem if layout is None else out / layout[index]
-                    written.append(write_prediction(target, fmt, frame.points, result.labels, names, colors, raw_ids))
+                    stem = of_stems[index]
+                    written.append(write_prediction(of_targets[index], fmt, frame.points, result.labels, names,
+                                                    colors, raw_ids))
                     if pictures or recorder is not None:
                         pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
                         truth = truth_in(names, frame, dataset.vocabulary)
@@ -227,6 +232,18 @@ class Segmenter:
                     if on_scan is not None and on_scan(frame, result, colors) is False:
                         on_scan = None
         return written
+
+
+def _refuse_shared_names(datasets: list, names: list[list[Path]]) -> None:
+    """ConfigError naming two scans of ``datasets`` ((input, dataset) pairs) whose ``names``
+    (one list per dataset) are the same: the second would overwrite the first."""
+    first: dict[Path, tuple] = {}
+    for (path, dataset), of_dataset in zip(datasets, names):
+        for frame_id, name in zip(dataset.frame_ids, of_dataset):
+            other = first.setdefault(name, (path, frame_id))
+            if other != (path, frame_id):
+                raise ConfigError(f"{other[1]} of {other[0]} and {frame_id} of {path} would both write "
+                                  f"{name}.*; predict them into different --out folders")
 
 
 def truth_in(names: list[str], frame: Frame, vocabulary: Vocabulary) -> np.ndarray | None:
