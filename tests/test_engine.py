@@ -79,7 +79,7 @@ def test_moving_average_weights_resume_exactly_and_are_what_checkpoints_predict_
     torch.set_num_threads(threads)
 
 
-def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
+def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys, monkeypatch):
     root, config_path, world = tiny_run
     run_dir = tmp_path / "run"
     assert main(["train", str(config_path), "--out", str(run_dir)]) == 0
@@ -100,6 +100,18 @@ def test_train_cli_evaluate_and_checkpoint_contents(tiny_run, tmp_path, capsys):
     assert (out / "iou_per_class.png").stat().st_size > 1000
     assert main(["evaluate", str(run_dir / "checkpoints" / "self.pt"), "data.voxel_siz=0.2", "--out", str(out)]) == 2
     assert "stored config" in capsys.readouterr().err
+    # a split without labels (SemanticKITTI's test sequences) is said, without running the network
+    import shutil
+
+    unlabelled = tmp_path / "unlabelled" / "sequences" / "08"
+    shutil.copytree(world / "sequences" / "08", unlabelled, ignore=shutil.ignore_patterns("labels"))
+    import zeroseg3d.engine.evaluate as evaluate_module
+
+    ran = []
+    monkeypatch.setattr(evaluate_module, "predict_logits", lambda *args, **kwargs: ran.append(args))
+    assert main(["evaluate", str(run_dir / "checkpoints" / "self.pt"), "--data", str(tmp_path / "unlabelled"),
+                 "--out", str(tmp_path / "eval_unlabelled")]) == 2
+    assert "none of the 1 frames (08/000000 to 08/000000) has labels" in capsys.readouterr().err and not ran
 
 
 def test_bf16_on_the_cpu_trains_and_predicts_like_fp32(tiny_run, tmp_path, monkeypatch):

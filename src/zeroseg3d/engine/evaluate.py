@@ -58,6 +58,8 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
     frames = range(distributed.rank(), len(dataset), distributed.world_size())
     for index in tqdm(frames, desc="evaluate", unit="frame", disable=not progress or distributed.rank() > 0):
         sample = dataset[index]
+        if not (sample.labels >= 0).any():   # nothing to score: no inference (a test split reads fast)
+            continue
         predicted = predict_logits(model, text, sample, device, precision).argmax(1).numpy()
         full[index] = confusion_matrix(predicted, sample.labels, num_classes)
         in_view = np.unique(sample.pairing.point_idx)
@@ -68,8 +70,9 @@ def evaluate(model, text: torch.Tensor, dataset, split: Split, device: str = "cp
     if full.sum() == 0:
         from zeroseg3d.errors import DataError
 
+        ids = dataset.frames.frame_ids
         raise DataError(getattr(dataset.frames, "root", None),
-                        f"none of its {len(dataset)} frames has labels to evaluate against")
+                        f"none of the {len(ids)} frames ({ids[0]} to {ids[-1]}) has labels to evaluate against")
     return summarize_frames(full, fov, dataset.frames.frame_ids, dataset.frames.frame_sequences, names, split)
 
 
