@@ -307,6 +307,30 @@ def test_las_and_laz_files_are_read_with_intensity_normalised(tmp_path, suffix):
     np.testing.assert_allclose(points[:, :3], POINTS[:, :3] + [500000.0, 5400000.0, 100.0] - shift, atol=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["ply", "pcd", "npy"])
+def test_georeferenced_doubles_keep_millimetres(tmp_path, kind):
+    """UTM coordinates in double precision: float32 steps by 0.5 m at a northing of 5,400 km, so
+    they are shifted by their rounded median first, as LAS files are."""
+    offset = np.array([500000.0, 5400000.0, 100.0])
+    xyz = POINTS[:, :3].astype(np.float64) + offset + 0.0005   # sub-millimetre detail on top
+    path = tmp_path / f"utm.{kind}"
+    if kind == "npy":
+        np.save(path, np.concatenate([xyz, POINTS[:, 3:].astype(np.float64)], axis=1))
+    elif kind == "ply":
+        rows = "\n".join(f"{x:.4f} {y:.4f} {z:.4f} {i:g}" for (x, y, z), i in zip(xyz, POINTS[:, 3]))
+        path.write_text(f"ply\nformat ascii 1.0\nelement vertex {len(xyz)}\nproperty double x\nproperty double y\n"
+                        f"property double z\nproperty float intensity\nend_header\n{rows}\n")
+    else:
+        table = np.empty(len(xyz), dtype=[("xyz", "<f8", 3), ("i", "<f4")])
+        table["xyz"], table["i"] = xyz, POINTS[:, 3]
+        path.write_bytes((f"VERSION 0.7\nFIELDS x y z intensity\nSIZE 8 8 8 4\nTYPE F F F F\nCOUNT 1 1 1 1\n"
+                          f"WIDTH {len(xyz)}\nHEIGHT 1\nPOINTS {len(xyz)}\nDATA binary\n").encode() + table.tobytes())
+    points, _ = read_point_file(path)
+    shift = np.round(np.median(xyz, axis=0))
+    np.testing.assert_allclose(points[:, :3], xyz - shift, atol=1e-3)
+    np.testing.assert_allclose(points[:, 3], POINTS[:, 3], atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["scan.bin", "binary.ply", "ascii.pcd", "scan.npy"])
 @settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

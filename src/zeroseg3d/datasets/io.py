@@ -13,7 +13,7 @@ import numpy as np
 from zeroseg3d.errors import DataError
 
 POINT_SUFFIXES = (".bin", ".npy", ".ply", ".pcd", ".las", ".laz")
-GEOREFERENCED_M = 10_000.0   # LAS coordinates farther from the origin are shifted (float32 keeps mm there)
+GEOREFERENCED_M = 10_000.0   # coordinates farther from the origin are shifted (float32 keeps mm there)
 _INTENSITY_NAMES = ("intensity", "remission", "reflectance", "scalar_intensity", "i")
 _LABEL_NAMES = ("label", "class", "semantic", "scalar_label")
 
@@ -45,6 +45,16 @@ def check_points(points: np.ndarray, path: str | Path) -> np.ndarray:
         raise DataError(path, f"the scan spans {extent.max():.3g} m ({int(far.sum())} points lie over "
                               f"{MAX_EXTENT_M / 2:g} m from its median): coordinates must be metres around one sensor")
     return np.ascontiguousarray(points, dtype=np.float32)
+
+
+def local_metres(xyz: np.ndarray) -> np.ndarray:
+    """(N, 3) coordinates as float64, shifted by their median rounded to metres when they lie
+    over GEOREFERENCED_M from the origin (georeferenced: UTM eastings and northings), so that
+    the float32 points keep millimetres (at a northing of 5,000 km float32 steps by 0.5 m)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if len(xyz) and np.isfinite(xyz).all() and np.abs(xyz).max() > GEOREFERENCED_M:
+        xyz = xyz - np.round(np.median(xyz, axis=0))
+    return xyz
 
 
 def read_float_records(path: str | Path, columns: int) -> np.ndarray:
@@ -125,7 +135,8 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(points (N, 4) float32, labels (N,) or None) from .bin, .npy, .ply or .pcd.
 
     Files with 3 columns get zero intensity; intensity comes normalised to 0..1
-    (:func:`normalize_intensity`). A name ending in .pcd.bin is a nuScenes sweep (5 floats a
+    (:func:`normalize_intensity`); georeferenced coordinates come shifted near the origin
+    (:func:`local_metres`). A name ending in .pcd.bin is a nuScenes sweep (5 floats a
     point). PLY/PCD labels come from a field named label/class/semantic; .npy arrays of shape
     (N, 5) carry labels in the last column.
     """
@@ -144,8 +155,9 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
             raise DataError(path, f"expected an (N, 3), (N, 4) or (N, 5) array, got {array.shape}")
         if array.shape[1] == 5:
             labels = _integer_labels(array[:, 4], path)
-        xyz_i = array[:, :4] if array.shape[1] >= 4 else _with_zero_intensity(array)
-        return normalize_intensity(check_points(xyz_i.astype(np.float32), path), path), labels
+        intensity = array[:, 3:4] if array.shape[1] >= 4 else np.zeros((len(array), 1))
+        points = np.concatenate([local_metres(array[:, :3]), intensity], axis=1).astype(np.float32)
+        return normalize_intensity(check_points(points, path), path), labels
     if suffix in (".las", ".laz"):
         return read_las(path), None
     if suffix == ".ply":
@@ -158,9 +170,8 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def read_las(path: Path) -> np.ndarray:
-    """x, y, z and intensity of a LAS or LAZ file (laspy; LAZ through lazrs). Georeferenced
-    coordinates (over 10 km from the origin) are shifted by their median, rounded to metres,
-    so that float32 keeps millimetres. ASPRS classification codes are not read as labels:
+    """x, y, z and intensity of a LAS or LAZ file (laspy; LAZ through lazrs), georeferenced
+    coordinates shifted (``local_metres``). ASPRS classification codes are not read as labels:
     they are another taxonomy."""
     import laspy
 
@@ -171,9 +182,7 @@ def read_las(path: Path) -> np.ndarray:
     except Exception as exc:  # laspy raises its own and numpy's errors on damaged files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
-    if len(xyz) and np.isfinite(xyz).all() and np.abs(xyz).max() > GEOREFERENCED_M:
-        xyz = xyz - np.round(np.median(xyz, axis=0))
-    points = np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32)
+    points = np.concatenate([local_metres(xyz), intensity[:, None]], axis=1).astype(np.float32)
     return normalize_intensity(check_points(points, path), path)
 
 
@@ -213,10 +222,6 @@ def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _with_zero_intensity(xyz: np.ndarray) -> np.ndarray:
-    return np.concatenate([xyz, np.zeros((len(xyz), 1), xyz.dtype)], axis=1)
-
-
 def _points_from_fields(fields: dict[str, np.ndarray], path: Path):
     lower = {k.lower(): v for k, v in fields.items()}
     missing = [axis for axis in "xyz" if axis not in lower]
@@ -225,7 +230,8 @@ def _points_from_fields(fields: dict[str, np.ndarray], path: Path):
     intensity = next((lower[n] for n in _INTENSITY_NAMES if n in lower), None)
     if intensity is None:
         intensity = np.zeros(len(lower["x"]))
-    points = np.stack([lower["x"], lower["y"], lower["z"], intensity], axis=1).astype(np.float32)
+    xyz = local_metres(np.stack([lower["x"], lower["y"], lower["z"]], axis=1))
+    points = np.concatenate([xyz, np.asarray(intensity, np.float64)[:, None]], axis=1).astype(np.float32)
     label = next((lower[n] for n in _LABEL_NAMES if n in lower), None)
     points = normalize_intensity(check_points(points, path), path)
     return points, None if label is None else _integer_labels(label, path)
