@@ -244,8 +244,9 @@ def __getattr__(name: str):
 
 
 def open_tables(root: Path, version: str):
-    """The devkit's NuScenes over ``root``/``version``; what it still refuses (its lidarseg
-    label count, a category it has no colour for) as a DataError."""
+    """The devkit's NuScenes over ``root``/``version`` (``CheckedNuScenes``); what the devkit
+    itself still refuses (as many label files as lidarseg records, a map file that is there, a
+    category.json with indices) as a DataError naming the table folder or the file."""
     table_root = root / version
     try:
         return _devkit_class()(version=version, dataroot=str(root), verbose=False)
