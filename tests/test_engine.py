@@ -169,6 +169,19 @@ def test_predict_refuses_two_scans_that_would_write_one_file(tiny_checkpoint, tm
     assert "1532402927.647951 of" in capsys.readouterr().err and not (tmp_path / "both").exists()
 
 
+def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoint, tmp_path):
+    """UTM coordinates are shifted near the origin to be read in float32 (datasets.io.local_metres)
+    and the PLY written back holds the file's own coordinates."""
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform(-20, 20, (400, 3)) + [512345.25, 5412345.75, 231.5]
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / "utm.npy"
+    np.save(path, np.concatenate([xyz, np.full((400, 1), 0.5)], axis=1))
+    assert main(["predict", str(tiny_checkpoint), str(path), "--out", str(tmp_path / "out")]) == 0
+    out = read_ply(tmp_path / "out" / "utm.ply")
+    np.testing.assert_allclose(np.stack([out["x"], out["y"], out["z"]], 1), xyz, atol=2e-3)
+
+
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
     checkpoint = tiny_checkpoint

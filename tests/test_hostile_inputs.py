@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zeroseg3d.datasets.io import read_image, read_image_size, read_label_file, read_point_file, write_ply
+from zeroseg3d.datasets.io import (read_image, read_image_size, read_label_file, read_ply, read_point_file,
+                                  read_points, write_ply)
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import ZeroSeg3DError
 
@@ -325,10 +326,17 @@ def test_georeferenced_doubles_keep_millimetres(tmp_path, kind):
         table["xyz"], table["i"] = xyz, POINTS[:, 3]
         path.write_bytes((f"VERSION 0.7\nFIELDS x y z intensity\nSIZE 8 8 8 4\nTYPE F F F F\nCOUNT 1 1 1 1\n"
                           f"WIDTH {len(xyz)}\nHEIGHT 1\nPOINTS {len(xyz)}\nDATA binary\n").encode() + table.tobytes())
-    points, _ = read_point_file(path)
-    shift = np.round(np.median(xyz, axis=0))
-    np.testing.assert_allclose(points[:, :3], xyz - shift, atol=1e-3)
+    points, _, origin = read_points(path)
+    np.testing.assert_array_equal(origin, np.round(np.median(xyz, axis=0)))
+    np.testing.assert_allclose(points[:, :3], xyz - origin, atol=1e-3)
     np.testing.assert_allclose(points[:, 3], POINTS[:, 3], atol=1e-6)
+    # a PLY written with the origin holds the file's own coordinates, in double precision
+    write_ply(tmp_path / "out.ply", points, labels=np.arange(len(points)), origin=origin)
+    back = read_ply(tmp_path / "out.ply")
+    assert back["x"].dtype == np.float64
+    np.testing.assert_allclose(np.stack([back["x"], back["y"], back["z"]], 1), xyz, atol=1e-3)
+    np.save(tmp_path / "local.npy", POINTS)   # near the origin: nothing shifted
+    assert not read_points(tmp_path / "local.npy")[2].any()
 
 
 @pytest.mark.parametrize("name", ["scan.bin", "binary.ply", "ascii.pcd", "scan.npy"])

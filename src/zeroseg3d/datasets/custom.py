@@ -37,7 +37,7 @@ from zeroseg3d.datasets.io import (
     check_image_size,
     read_image_size,
     read_label_file,
-    read_point_file,
+    read_points,
     split_kitti_label,
 )
 from zeroseg3d.datasets.vocabulary import Vocabulary, build_vocabulary
@@ -117,7 +117,7 @@ def cameras_from_sidecar(data: dict, sidecar: Path) -> list[Camera]:
 
 
 def read_scan(scan: Path, vocabulary: Vocabulary, frame_id: str | None = None) -> Frame:
-    points, labels = read_point_file(scan)
+    points, labels, origin = read_points(scan)
     sidecar = sidecar_for(scan)
     meta = _read_sidecar(sidecar) if sidecar else {}
     cameras = cameras_from_sidecar(meta, sidecar) if sidecar else []
@@ -140,7 +140,7 @@ def read_scan(scan: Path, vocabulary: Vocabulary, frame_id: str | None = None) -
             if bad.any():
                 raise DataError(label_source, f"{int(bad.sum())} labels outside 0..{vocabulary.num_classes - 1}")
     return Frame(frame_id=frame_id or scan.stem, points=points, cameras=cameras, labels=mapped,
-                 raw_labels=raw_labels, source=scan)
+                 raw_labels=raw_labels, source=scan, origin=origin if origin.any() else None)
 
 
 def unique_ids(scans: list[Path]) -> list[str]:

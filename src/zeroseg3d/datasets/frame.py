@@ -42,6 +42,8 @@ class Frame:
     raw_labels: (N,) uint32 semantic ids as stored in the dataset, before the learning map.
     instances: (N,) uint32 instance ids, where the dataset has them.
     pose: (4, 4) LiDAR -> world transform, where the dataset has poses.
+    origin: (3,) float64 subtracted from a georeferenced file's coordinates (points + origin are
+    the file's own; datasets.io.local_metres), None where nothing was.
     """
 
     frame_id: str
@@ -52,6 +54,7 @@ class Frame:
     instances: np.ndarray | None = None
     pose: np.ndarray | None = None
     source: Path | None = None
+    origin: np.ndarray | None = None
 
     @property
     def num_points(self) -> int:

@@ -47,14 +47,17 @@ def check_points(points: np.ndarray, path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(points, dtype=np.float32)
 
 
-def local_metres(xyz: np.ndarray) -> np.ndarray:
-    """(N, 3) coordinates as float64, shifted by their median rounded to metres when they lie
-    over GEOREFERENCED_M from the origin (georeferenced: UTM eastings and northings), so that
-    the float32 points keep millimetres (at a northing of 5,000 km float32 steps by 0.5 m)."""
+def local_metres(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((N, 3) float64 coordinates, (3,) float64 origin subtracted from them): shifted by their
+    median rounded to metres when they lie over GEOREFERENCED_M from the origin (georeferenced:
+    UTM eastings and northings), so that the float32 points keep millimetres (at a northing of
+    5,000 km float32 steps by 0.5 m); the origin is zero otherwise."""
     xyz = np.asarray(xyz, dtype=np.float64)
+    origin = np.zeros(3)
     if len(xyz) and np.isfinite(xyz).all() and np.abs(xyz).max() > GEOREFERENCED_M:
-        xyz = xyz - np.round(np.median(xyz, axis=0))
-    return xyz
+        origin = np.round(np.median(xyz, axis=0))
+        xyz = xyz - origin
+    return xyz, origin
 
 
 def read_float_records(path: str | Path, columns: int) -> np.ndarray:
@@ -132,13 +135,21 @@ def split_kitti_label(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # -- generic point files ----------------------------------------------------------------
 def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(points (N, 4) float32, labels (N,) or None) from .bin, .npy, .ply or .pcd.
+    """(points (N, 4) float32, labels (N,) or None) from .bin, .npy, .ply, .pcd, .las or .laz
+    (:func:`read_points`, without the origin)."""
+    points, labels, _ = read_points(path)
+    return points, labels
+
+
+def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(points (N, 4) float32, labels (N,) or None, origin (3,) float64) from .bin, .npy,
+    .ply, .pcd, .las or .laz.
 
     Files with 3 columns get zero intensity; intensity comes normalised to 0..1
-    (:func:`normalize_intensity`); georeferenced coordinates come shifted near the origin
-    (:func:`local_metres`). A name ending in .pcd.bin is a nuScenes sweep (5 floats a
-    point). PLY/PCD labels come from a field named label/class/semantic; .npy arrays of shape
-    (N, 5) carry labels in the last column.
+    (:func:`normalize_intensity`); georeferenced coordinates come shifted near the origin, the
+    file's coordinates being points + origin (:func:`local_metres`; zero for the rest). A name
+    ending in .pcd.bin is a nuScenes sweep (5 floats a point). PLY/PCD labels come from a field
+    named label/class/semantic; .npy arrays of shape (N, 5) carry labels in the last column.
     """
     path = Path(path)
     if not path.is_file():
@@ -146,9 +157,9 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     suffix = path.suffix.lower()
     labels = None
     if path.name.lower().endswith(".pcd.bin"):
-        return read_nuscenes_bin(path), None
+        return read_nuscenes_bin(path), None, np.zeros(3)
     if suffix == ".bin":
-        return read_kitti_bin(path), None
+        return read_kitti_bin(path), None, np.zeros(3)
     if suffix == ".npy":
         array = read_npy(path)
         if array.ndim != 2 or array.shape[1] not in (3, 4, 5):
@@ -156,10 +167,12 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         if array.shape[1] == 5:
             labels = _integer_labels(array[:, 4], path)
         intensity = array[:, 3:4] if array.shape[1] >= 4 else np.zeros((len(array), 1))
-        points = np.concatenate([local_metres(array[:, :3]), intensity], axis=1).astype(np.float32)
-        return normalize_intensity(check_points(points, path), path), labels
+        xyz, origin = local_metres(array[:, :3])
+        points = np.concatenate([xyz, intensity], axis=1).astype(np.float32)
+        return normalize_intensity(check_points(points, path), path), labels, origin
     if suffix in (".las", ".laz"):
-        return read_las(path), None
+        points, origin = read_las(path)
+        return points, None, origin
     if suffix == ".ply":
         fields = read_ply(path)
     elif suffix == ".pcd":
@@ -169,10 +182,10 @@ def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return _points_from_fields(fields, path)
 
 
-def read_las(path: Path) -> np.ndarray:
-    """x, y, z and intensity of a LAS or LAZ file (laspy; LAZ through lazrs), georeferenced
-    coordinates shifted (``local_metres``). ASPRS classification codes are not read as labels:
-    they are another taxonomy."""
+def read_las(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y, z and intensity, origin) of a LAS or LAZ file (laspy; LAZ through lazrs),
+    georeferenced coordinates shifted (``local_metres``). ASPRS classification codes are not
+    read as labels: they are another taxonomy."""
     import laspy
 
     try:
@@ -182,8 +195,9 @@ def read_las(path: Path) -> np.ndarray:
     except Exception as exc:  # laspy raises its own and numpy's errors on damaged files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
-    points = np.concatenate([local_metres(xyz), intensity[:, None]], axis=1).astype(np.float32)
-    return normalize_intensity(check_points(points, path), path)
+    xyz, origin = local_metres(xyz)
+    points = np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32)
+    return normalize_intensity(check_points(points, path), path), origin
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -230,11 +244,11 @@ def _points_from_fields(fields: dict[str, np.ndarray], path: Path):
     intensity = next((lower[n] for n in _INTENSITY_NAMES if n in lower), None)
     if intensity is None:
         intensity = np.zeros(len(lower["x"]))
-    xyz = local_metres(np.stack([lower["x"], lower["y"], lower["z"]], axis=1))
+    xyz, origin = local_metres(np.stack([lower["x"], lower["y"], lower["z"]], axis=1))
     points = np.concatenate([xyz, np.asarray(intensity, np.float64)[:, None]], axis=1).astype(np.float32)
     label = next((lower[n] for n in _LABEL_NAMES if n in lower), None)
     points = normalize_intensity(check_points(points, path), path)
-    return points, None if label is None else _integer_labels(label, path)
+    return points, None if label is None else _integer_labels(label, path), origin
 
 
 _PLY_TYPES = {
@@ -344,11 +358,15 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None,
-              labels: np.ndarray | None = None) -> None:
-    """Binary little-endian PLY with x, y, z, intensity and optional RGB and label. Atomic."""
+              labels: np.ndarray | None = None, origin: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY with x, y, z, intensity and optional RGB and label. Atomic.
+    With a non-zero ``origin`` (a georeferenced scan's, :func:`read_points`) x, y and z are
+    points + origin in double precision: the file's own coordinates."""
     from zeroseg3d.utils.atomic import atomic_write_bytes
 
-    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4")]
+    shifted = origin is not None and bool(np.any(origin))
+    coordinate = "<f8" if shifted else "<f4"
+    fields = [("x", coordinate), ("y", coordinate), ("z", coordinate), ("intensity", "<f4")]
     if colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
     if labels is not None:
@@ -356,11 +374,13 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
     table = np.empty(len(points), dtype=np.dtype(fields))
     for i, axis in enumerate(("x", "y", "z", "intensity")):
         table[axis] = points[:, i] if points.shape[1] > i else 0.0
+        if shifted and i < 3:
+            table[axis] += origin[i]
     if colors is not None:
         table["red"], table["green"], table["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
     if labels is not None:
         table["label"] = labels
-    ply_types = {"<f4": "float", "u1": "uchar", "<i4": "int"}
+    ply_types = {"<f4": "float", "<f8": "double", "u1": "uchar", "<i4": "int"}
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(points)}"]
     header += [f"property {ply_types[code]} {name}" for name, code in fields]
     header.append("end_header")

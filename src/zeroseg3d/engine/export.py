@@ -40,9 +40,11 @@ def dataset_raw_ids(class_names: list[str], fmt: str) -> np.ndarray | None:
 
 
 def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.ndarray,
-                     class_names: list[str], colors: np.ndarray, raw_ids: np.ndarray | None = None) -> Path:
+                     class_names: list[str], colors: np.ndarray, raw_ids: np.ndarray | None = None,
+                     origin: np.ndarray | None = None) -> Path:
     """One scan's prediction; ``raw_ids`` (from :func:`dataset_raw_ids`, computed once for a
-    folder of scans) is looked up here when not given."""
+    folder of scans) is looked up here when not given; a PLY of a georeferenced scan (its
+    ``Frame.origin``) holds the file's own coordinates."""
     if raw_ids is None and fmt in FORMAT_VOCABULARY:
         raw_ids = dataset_raw_ids(class_names, fmt)
     # the suffix is added, not swapped: a stem with dots (a timestamp 1532402927.647951) keeps them
@@ -54,7 +56,7 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
         atomic_write_bytes(path, raw_ids[labels].astype(np.uint8).tobytes())
     elif fmt == "ply":
         path = path_stem.with_name(path_stem.name + ".ply")
-        write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32))
+        write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32), origin=origin)
     else:
         raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
     return path
