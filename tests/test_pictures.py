@@ -123,7 +123,7 @@ def test_a_rerun_recording_holds_classes_confidence_truth_cameras_and_poses(tiny
         # the scan placed in world coordinates by its pose
         np.testing.assert_allclose(columns["/world/lidar:Translation3D"][index][0], frame.pose[:3, 3], atol=1e-5)
         camera = frame.cameras[0]
-        entity = f"/world/lidar/{camera.name}"
+        entity = f"/world/lidar/cameras/{camera.name}"
         np.testing.assert_allclose(np.reshape(columns[f"{entity}:PinholeProjection"][index][0], (3, 3)).T, camera.K,
                                    rtol=1e-6)
         assert bytes(columns[f"{entity}/image:Blob"][index][0]) == camera.image_path.read_bytes()
@@ -150,9 +150,15 @@ def test_rerun_recorders_are_independent_and_write_pixels_where_no_file_exists(t
     assert b["/world/lidar/points:ClassId"] == [[0, 0, 0], [1, 1, 1]]
     assert "/world/lidar/truth:ClassId" not in b and "/world/lidar:Translation3D" not in a   # no labels, no pose
     # an image held in memory is stored as pixels; the camera sees two of the three points
-    assert bytes(a["/world/lidar/front/image:ImageBuffer"][0][0]) == frame.cameras[0].image.tobytes()
-    np.testing.assert_allclose(a["/world/lidar/front/image/points:Position2D"][0], pairing.uv, atol=1e-5)
+    assert bytes(a["/world/lidar/cameras/front/image:ImageBuffer"][0][0]) == frame.cameras[0].image.tobytes()
+    np.testing.assert_allclose(a["/world/lidar/cameras/front/image/points:Position2D"][0], pairing.uv, atol=1e-5)
     assert len(pairing.uv) == 2
+    # a camera named like the points is still a camera beside them
+    frame.cameras[0].name = "points"
+    with RerunRecorder(names, palette(names), tmp_path / "c.rrd") as third:
+        third.add(frame, np.array([1, 0, 1]), None, pairing)
+    c = _recording(tmp_path / "c.rrd")
+    assert c["/world/lidar/points:ClassId"] == [[1, 0, 1]] and "/world/lidar/cameras/points/image:ImageBuffer" in c
 
 
 def test_without_rerun_sdk_the_view_is_refused_in_one_line(tiny_run, tiny_checkpoint, tmp_path, capsys,

@@ -105,7 +105,8 @@ class RerunRecorder:
             known = truth >= 0
             stream.log("world/lidar/truth", rr.Points3D(xyz[known], class_ids=truth[known].astype(np.uint16)))
         for index, camera in enumerate(frame.cameras):
-            entity = f"world/lidar/{camera.name}"
+            # under cameras/, escaped: a camera named "points" or "front left" is a camera
+            entity = f"world/lidar/cameras/{rr.escape_entity_path_part(camera.name)}"
             T = camera.T_cam_from_lidar
             stream.log(entity, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3],
                                               relation=rr.TransformRelation.ChildFromParent))
