@@ -182,6 +182,26 @@ def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoin
     np.testing.assert_allclose(np.stack([out["x"], out["y"], out["z"]], 1), xyz, atol=2e-3)
 
 
+def test_labels_in_the_users_scans_are_read_in_the_models_vocabulary(tiny_checkpoint, tmp_path):
+    """A model trained on the user's own classes reads the labels of the user's scan files as
+    those classes (for the pictures' ground truth), not as SemanticKITTI raw ids."""
+    from dataclasses import replace
+
+    segmenter = Segmenter.from_checkpoint(tiny_checkpoint)
+    (tmp_path / "scans").mkdir()
+    points = np.random.default_rng(0).uniform(0, 10, (50, 4))
+    np.save(tmp_path / "scans" / "a.npy", np.concatenate([points, np.arange(50)[:, None] % 3], axis=1))
+    assert segmenter.open_input(tmp_path / "scans").vocabulary.name == "semantickitti"   # a KITTI model
+    vocabulary = tmp_path / "mine.yaml"
+    vocabulary.write_text("name: mine\nclasses: [{name: road}, {name: car}, {name: tree}]\n")
+    data = replace(segmenter.config.data, vocabulary=str(vocabulary), classes=None)
+    segmenter.config = replace(segmenter.config, data=data)
+    dataset = segmenter.open_input(tmp_path / "scans")
+    assert dataset.vocabulary.name == "mine" and dataset[0].labels.tolist() == (np.arange(50) % 3).tolist()
+    vocabulary.unlink()   # the file stayed on the machine that trained it: SemanticKITTI's reading
+    assert segmenter.open_input(tmp_path / "scans").vocabulary.name == "semantickitti"
+
+
 def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoint, tmp_path, capsys):
     root, config_path, world = tiny_run
     checkpoint = tiny_checkpoint

@@ -129,6 +129,24 @@ class Segmenter:
             self._synonyms = {n: known.synonyms(i) for i, n in enumerate(known.names)}
         return self._synonyms
 
+    def open_input(self, path: str | Path):
+        """The scans at ``path`` (datasets.open_path). Labels inside the user's own scan files
+        are read in the vocabulary the model trained with (its own class indices or raw ids),
+        where that vocabulary is at hand; SemanticKITTI's otherwise, as for any custom scans."""
+        from zeroseg3d.datasets import open_path
+        from zeroseg3d.datasets.custom import CustomScans
+        from zeroseg3d.datasets.vocabulary import build_vocabulary
+        from zeroseg3d.errors import ZeroSeg3DError
+
+        dataset = open_path(path)
+        if isinstance(dataset, CustomScans):
+            try:
+                vocabulary = build_vocabulary(self.config.data)
+            except ZeroSeg3DError:   # a vocabulary file left on the machine that trained it
+                return dataset
+            dataset = CustomScans([path], vocabulary)
+        return dataset
+
     def _teacher_config(self):
         """The stored teacher config with what a file must never decide taken out: weights load
         without unpickling, and only when they are the ones the student was trained with."""
@@ -189,7 +207,6 @@ class Segmenter:
 
         from tqdm import tqdm
 
-        from zeroseg3d.datasets import open_path
         from zeroseg3d.engine.export import dataset_raw_ids, palette, write_prediction
         from zeroseg3d.geometry.projection import pair_points
 
@@ -198,7 +215,7 @@ class Segmenter:
         names, _ = self.text_for(names)
         colors = palette(names)
         out = Path(out)
-        datasets = [(path, open_path(path)) for path in inputs]
+        datasets = [(path, self.open_input(path)) for path in inputs]
         # each scan's files: a dataset's own format in the layout its evaluation reads, PLY files
         # and pictures under the frame ids; two scans that would write one file are said now
         stems = [[out / f.replace("/", "_") for f in dataset.frame_ids] for _, dataset in datasets]
