@@ -76,14 +76,14 @@ class Vocabulary:
         is_name = bool(name) and not any(c in name for c in "/\\.")
         # a file first; then a packaged name, even beside a folder of that name (a dataset
         # root called nuscenes/ or semantickitti/ in the working directory)
-        if path.is_file() or path.suffix in (".yaml", ".yml") or (path.exists() and not (is_name and packaged.is_file())):
-            if not path.is_file():
-                raise ConfigError(f"{path}: vocabulary file not found")
+        if path.is_file():
             from zeroseg3d.utils.yaml_text import read_text_utf8
 
             text, source = read_text_utf8(path, lambda problem: ConfigError(f"{path}: {problem}")), str(path)
         elif is_name and packaged.is_file():
             text, source = packaged.read_text(), f"zeroseg3d/vocabularies/{name}.yaml"
+        elif path.suffix in (".yaml", ".yml") or path.exists():
+            raise ConfigError(f"{path}: vocabulary file not found")
         else:
             known = sorted(p.name[:-5] for p in resources.files("zeroseg3d.vocabularies").iterdir()
                            if p.name.endswith(".yaml"))
