@@ -21,12 +21,13 @@ import bench_rulebook  # noqa: E402
 import bench_student  # noqa: E402
 import bench_teacher  # noqa: E402
 import bench_teacher_cache  # noqa: E402
+import fuzz_point_files  # noqa: E402
 import inference_precision  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv = sys.argv[:1]   # every benchmark with its default settings
     for bench in (bench_reader, bench_teacher, bench_student, bench_rulebook, bench_layers, bench_allocator, bench_loader,
-                  bench_nuscenes_tables, bench_peer, bench_teacher_cache, bench_predict, inference_precision):
+                  bench_nuscenes_tables, fuzz_point_files, bench_peer, bench_teacher_cache, bench_predict, inference_precision):
         summary = bench.main()
         if summary:
             print(summary, flush=True)

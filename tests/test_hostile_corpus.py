@@ -65,14 +65,37 @@ def yaml_bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
-def las(compressed=False) -> bytes:
+def las(compressed=False, version="1.2", point_format=3) -> bytes:
     import laspy
 
-    data = laspy.LasData(laspy.LasHeader(point_format=3, version="1.2"))
+    data = laspy.LasData(laspy.LasHeader(point_format=point_format, version=version))
     data.x, data.y, data.z = (GOOD[:, i].astype(np.float64) for i in range(3))
     buffer = io.BytesIO()
     data.write(buffer, do_compress=compressed)
     return buffer.getvalue()
+
+
+def las_edit(data: bytes, *edits) -> bytes:
+    """``data`` with (byte offset, struct format, value) edits; an offset may be a function
+    of the file's bytes (the point data's start, LASzip's chunk table)."""
+    data = bytearray(data)
+    for at, fmt, value in edits:
+        at = at(bytes(data)) if callable(at) else at
+        struct.pack_into(fmt, data, at, value)
+    return bytes(data)
+
+
+def las_points_at(data: bytes) -> int:
+    return struct.unpack_from("<I", data, 96)[0]
+
+
+def laz_table_at(data: bytes) -> int:
+    return struct.unpack_from("<q", data, las_points_at(data))[0]
+
+
+# LASzip's VLR, the only VLR laspy writes here: its 54-byte header right after the 227-byte
+# LAS 1.2 header; its chunk size 12 bytes into its data, its item list 34 bytes in
+LASZIP_DATA = 227 + 54
 
 
 # -- point files: (file name, bytes, expected words) -----------------------------------
@@ -144,21 +167,45 @@ POINT_FILES = [
     ("rows_mismatch.pcd", pcd(body=b"1 2 3 0.5\n"), "1 data rows but POINTS declares 2"),
     ("words_in_rows.pcd", pcd(body=b"1 2 3 0.5\n4 x 6 0.1\n"), "malformed ascii PCD"),
     ("latin1_header.pcd", b"# caf\xe9\n" + pcd(), "not ASCII"),
-    ("truncated.las", las()[:300], "unreadable LAS/LAZ"),
-    ("not_las.las", b"LASF" + bytes(40), "unreadable LAS/LAZ"),
-    ("truncated.laz", las(True)[:-30], "unreadable LAS/LAZ"),
-    ("las_named_laz.laz", las()[:200], "unreadable LAS/LAZ"),
+    ("truncated.las", las()[:300], "4 points of 34 bytes claimed, 73 bytes of point data present"),
+    ("header_only.las", b"LASF" + bytes(40), "truncated: 44 bytes, shorter than a LAS header"),
+    ("not_las.las", b"LASZ" + bytes(400), "no 'LASF' signature"),
+    ("truncated.laz", las(True)[:-30], "damaged LAZ: chunk table at byte"),
+    ("las_named_laz.laz", las()[:200], "shorter than a LAS header"),
+    ("version_2.las", las_edit(las(), (24, "<B", 2)), r"unsupported LAS version 2.2 \(1.0-1.5 are read\)"),
+    ("header_size_huge.las", las_edit(las(), (94, "<H", 60000)), "header size 60000 and point data offset 227"),
+    ("points_offset_beyond.las", las_edit(las(), (96, "<I", 10**9)), "point data offset 1000000000"),
+    ("billions_of_vlrs.las", las_edit(las(), (100, "<I", 2**31)), "2147483648 VLRs claimed in 0 bytes"),
+    ("record_too_short.las", las_edit(las(), (105, "<H", 10)), "point format 3 with 10-byte records"),
+    ("format_11.las", las_edit(las(), (104, "<B", 11)), "point format 11"),
+    ("points_beyond_data.las", las_edit(las(), (107, "<I", 10**9)), "1000000000 points of 34 bytes claimed"),
+    ("millions_of_evlrs.las", las_edit(las(version="1.4", point_format=6), (243, "<I", 10**6)),
+     "1000000 extended VLRs claimed"),
+    ("points_claimed_huge.laz", las_edit(las(True), (107, "<I", 4 * 10**9)),
+     "4000000000 points claimed in .* bytes of compressed data"),
+    ("laz_chunk_size_huge.laz", las_edit(las(True), (LASZIP_DATA + 12, "<I", 2_030_093_131)),
+     "chunks of 2030093131 points"),
+    ("laz_item_sizes.laz", las_edit(las(True), (LASZIP_DATA + 34 + 2, "<H", 21)), "items add up to 35 bytes"),
+    ("laz_item_count.laz", las_edit(las(True), (LASZIP_DATA + 32, "<H", 65535)), "lists 65535 items in 52 bytes"),
+    ("laz_without_laszip_vlr.laz", las_edit(las(True), (227 + 2, "<16s", b"someone else")), "without LASzip's VLR"),
+    ("laz_table_beyond.laz", las_edit(las(True), (las_points_at, "<q", 10**12)), "chunk table at byte 1000000000000"),
+    ("laz_table_count.laz", las_edit(las(True), (lambda d: laz_table_at(d) + 4, "<I", 1_600_000_000)),
+     "chunk table version 0 with 1600000000 chunks for 4 points"),
+    ("laz_table_version.laz", las_edit(las(True), (laz_table_at, "<I", 7)), "chunk table version 7"),
+    # bytes inserted into the compressed points: the chunk table's offset now lands 10 bytes early
+    ("laz_points_shifted.laz", (lambda d, at: d[:at] + bytes(10) + d[at:])(las(True), 227 + 54 + 52 + 8 + 4),
+     "damaged LAZ: chunk table"),
     ("unsupported.xyz", b"1 2 3\n", "unsupported point file type"),
 ]
 
 
 @pytest.mark.parametrize("name, data, expected", POINT_FILES, ids=[c[0] for c in POINT_FILES])
 def test_hostile_point_files(tmp_path, name, data, expected):
-    from zeroseg3d.datasets.io import read_point_file
+    from zeroseg3d.datasets.io import read_points
 
     path = tmp_path / name
     path.write_bytes(data)
-    refused(lambda: read_point_file(path), path, expected)
+    refused(lambda: read_points(path), path, expected)
 
 
 def refused(call, path, expected):

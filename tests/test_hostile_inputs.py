@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zeroseg3d.datasets.io import (read_image, read_image_size, read_label_file, read_ply, read_point_file,
+from zeroseg3d.datasets.io import (read_image, read_image_size, read_label_file, read_ply,
                                   read_points, write_ply)
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import ZeroSeg3DError
@@ -111,7 +111,8 @@ def expect_clean(path, read):
 def check_points_result(result):
     if result is None:
         return
-    points, labels = result
+    points, labels, origin = result
+    assert origin.shape == (3,) and np.isfinite(origin).all()
     assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] == 4 and len(points) > 0
     assert np.isfinite(points).all()
     if labels is not None:
@@ -128,7 +129,7 @@ def test_mutated_point_files_are_read_or_refused_in_one_line(tmp_path, name, mut
     # half the mutations write a parser-hostile token instead of random bytes
     mutations = [(kind, position, token if position % 2 else payload) for kind, position, payload in mutations]
     path.write_bytes(mutate(data, mutations))
-    check_points_result(expect_clean(path, read_point_file))
+    check_points_result(expect_clean(path, read_points))
 
 
 @pytest.mark.parametrize("suffix", [".bin", ".npy", ".ply", ".pcd", ".las", ".laz"])
@@ -137,7 +138,7 @@ def test_mutated_point_files_are_read_or_refused_in_one_line(tmp_path, name, mut
 def test_random_bytes_as_point_files(tmp_path, suffix, data):
     path = tmp_path / f"random{suffix}"
     path.write_bytes(data)
-    check_points_result(expect_clean(path, read_point_file))
+    check_points_result(expect_clean(path, read_points))
 
 
 @FUZZ
@@ -270,9 +271,9 @@ def test_a_nuscenes_sweep_is_recognised_by_name_and_refused_as_kitti_records(tmp
                             rng.integers(0, 32, (40, 1))], axis=1).astype(np.float32)   # 5 x 40 floats = 50 x 16 bytes
     (tmp_path / "sweep.bin").write_bytes(sweep.tobytes())
     with pytest.raises(ZeroSeg3DError, match=r"not x, y, z, intensity records.*\.pcd\.bin"):
-        read_point_file(tmp_path / "sweep.bin")
+        read_points(tmp_path / "sweep.bin")
     (tmp_path / "sweep.pcd.bin").write_bytes(sweep.tobytes())
-    points, _ = read_point_file(tmp_path / "sweep.pcd.bin")
+    points, _, _ = read_points(tmp_path / "sweep.pcd.bin")
     np.testing.assert_allclose(points[:, :3], sweep[:, :3])
     np.testing.assert_allclose(points[:, 3], sweep[:, 3] / 255.0, rtol=1e-6)
 
@@ -285,25 +286,25 @@ def test_intensity_comes_normalised_to_0_1_from_every_format(tmp_path, scale):
     write_ply(tmp_path / "scan.ply", raw)
     (tmp_path / "scan.npy").write_bytes(_npy(raw))
     for name in ("scan.ply", "scan.npy"):
-        points, _ = read_point_file(tmp_path / name)
+        points, _, _ = read_points(tmp_path / name)
         np.testing.assert_allclose(points[:, 3], expected, rtol=1e-6, err_msg=name)
     raw[0, 3] = -1.0
     (tmp_path / "negative.npy").write_bytes(_npy(raw))
     with pytest.raises(ZeroSeg3DError, match="intensities from -1"):
-        read_point_file(tmp_path / "negative.npy")
+        read_points(tmp_path / "negative.npy")
 
 
 @pytest.mark.parametrize("suffix", [".las", ".laz"])
 def test_las_and_laz_files_are_read_with_intensity_normalised(tmp_path, suffix):
     path = tmp_path / f"scan{suffix}"
     path.write_bytes(_las(tmp_path, suffix))
-    points, labels = read_point_file(path)
+    points, labels, _ = read_points(path)
     np.testing.assert_allclose(points[:, :3], POINTS[:, :3], atol=1e-3)
     np.testing.assert_allclose(points[:, 3], POINTS[:, 3], atol=1e-4)   # 16-bit intensity / 65535
     assert labels is None
     # georeferenced (UTM-like) coordinates: shifted by their rounded median, millimetres kept
     path.write_bytes(_las(tmp_path, suffix, offset=(500000.0, 5400000.0, 100.0)))
-    points, _ = read_point_file(path)
+    points, _, _ = read_points(path)
     shift = np.round(np.median(POINTS[:, :3].astype(np.float64) + [500000.0, 5400000.0, 100.0], axis=0))
     np.testing.assert_allclose(points[:, :3], POINTS[:, :3] + [500000.0, 5400000.0, 100.0] - shift, atol=1e-3)
 

@@ -60,6 +60,13 @@ def local_metres(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xyz, origin
 
 
+def _float32_points(xyz: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 points. Values beyond float32's range become inf, which check_points
+    names, rather than a numpy overflow warning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.concatenate([xyz, np.asarray(intensity, np.float64)[:, None]], axis=1).astype(np.float32)
+
+
 def read_float_records(path: str | Path, columns: int) -> np.ndarray:
     """A raw float32 file of N records of ``columns`` values (KITTI .bin: 4, nuScenes: 5)."""
     path = Path(path)
@@ -134,13 +141,6 @@ def split_kitti_label(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- generic point files ----------------------------------------------------------------
-def read_point_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(points (N, 4) float32, labels (N,) or None) from .bin, .npy, .ply, .pcd, .las or .laz
-    (:func:`read_points`, without the origin)."""
-    points, labels, _ = read_points(path)
-    return points, labels
-
-
 def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(points (N, 4) float32, labels (N,) or None, origin (3,) float64) from .bin, .npy,
     .ply, .pcd, .las or .laz.
@@ -168,36 +168,19 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.nda
             labels = _integer_labels(array[:, 4], path)
         intensity = array[:, 3:4] if array.shape[1] >= 4 else np.zeros((len(array), 1))
         xyz, origin = local_metres(array[:, :3])
-        points = np.concatenate([xyz, intensity], axis=1).astype(np.float32)
+        points = _float32_points(xyz, intensity[:, 0])
         return normalize_intensity(check_points(points, path), path), labels, origin
     if suffix in (".las", ".laz"):
-        points, origin = read_las(path)
-        return points, None, origin
-    if suffix == ".ply":
+        from zeroseg3d.datasets.las import read_las
+
+        fields = read_las(path)
+    elif suffix == ".ply":
         fields = read_ply(path)
     elif suffix == ".pcd":
         fields = read_pcd(path)
     else:
         raise DataError(path, f"unsupported point file type {suffix!r}; use one of {POINT_SUFFIXES}")
     return _points_from_fields(fields, path)
-
-
-def read_las(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y, z and intensity, origin) of a LAS or LAZ file (laspy; LAZ through lazrs),
-    georeferenced coordinates shifted (``local_metres``). ASPRS classification codes are not
-    read as labels: they are another taxonomy."""
-    import laspy
-
-    try:
-        las = laspy.read(path)
-        xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1).astype(np.float64)
-        intensity = np.asarray(las.intensity, dtype=np.float64)
-    except Exception as exc:  # laspy raises its own and numpy's errors on damaged files
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
-    xyz, origin = local_metres(xyz)
-    points = np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32)
-    return normalize_intensity(check_points(points, path), path), origin
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -245,7 +228,7 @@ def _points_from_fields(fields: dict[str, np.ndarray], path: Path):
     if intensity is None:
         intensity = np.zeros(len(lower["x"]))
     xyz, origin = local_metres(np.stack([lower["x"], lower["y"], lower["z"]], axis=1))
-    points = np.concatenate([xyz, np.asarray(intensity, np.float64)[:, None]], axis=1).astype(np.float32)
+    points = _float32_points(xyz, intensity)
     label = next((lower[n] for n in _LABEL_NAMES if n in lower), None)
     points = normalize_intensity(check_points(points, path), path)
     return points, None if label is None else _integer_labels(label, path), origin
