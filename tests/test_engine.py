@@ -180,6 +180,15 @@ def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoin
     assert main(["predict", str(tiny_checkpoint), str(path), "--out", str(tmp_path / "out")]) == 0
     out = read_ply(tmp_path / "out" / "utm.ply")
     np.testing.assert_allclose(np.stack([out["x"], out["y"], out["z"]], 1), xyz, atol=2e-3)
+    assert 0 < out["confidence"].min() and out["confidence"].max() <= 1
+    # LAZ: the same classes and confidences, the same coordinates to the millimetre
+    import laspy
+
+    assert main(["predict", str(tiny_checkpoint), str(path), "--format", "laz", "--out", str(tmp_path / "out")]) == 0
+    las = laspy.read(tmp_path / "out" / "utm.laz")
+    np.testing.assert_allclose(np.stack([las.x, las.y, las.z], 1), xyz, atol=2e-3)
+    assert (np.asarray(las.classification) == out["label"]).mean() > 0.99
+    np.testing.assert_allclose(np.asarray(las.confidence), out["confidence"], atol=0.02)
 
 
 def test_labels_in_the_users_scans_are_read_in_the_models_vocabulary(tiny_checkpoint, tmp_path):
@@ -216,6 +225,8 @@ def test_predict_exports_round_trip_and_new_class_names(tiny_run, tiny_checkpoin
     # the CLI's files hold the same predictions (multi-threaded CPU sums may flip a near-tie point)
     cli_ply = read_ply(out / "08_000000.ply")
     assert (cli_ply["label"] == expected.labels).mean() > 0.995
+    np.testing.assert_allclose(cli_ply["confidence"][cli_ply["label"] == expected.labels],
+                               expected.scores[cli_ply["label"] == expected.labels], atol=0.01)
     assert {"red", "green", "blue"} <= set(cli_ply)
     # a written .label goes through the inverse map and reads back as the same classes
     from zeroseg3d.engine.export import palette, write_prediction

@@ -69,3 +69,48 @@ def test_every_value_of_the_chunk_table_bytes_is_read_or_refused_cleanly(tmp_pat
     assert outcomes == {"read", "refused"}
     captured = capfd.readouterr()
     assert "panicked" not in captured.err and "memory allocation" not in captured.err
+
+
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_a_prediction_written_as_las_reads_back_in_laspy_and_zeroseg3d(tmp_path, suffix):
+    import json
+
+    import laspy
+
+    from zeroseg3d.datasets.las import write_las
+    from zeroseg3d.engine.export import palette
+
+    names = ["road", "traffic-sign", "fire hydrant", "véhicule électrique à deux roues"]
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, len(names), len(XYZ))
+    confidence = rng.random(len(XYZ)).astype(np.float32)
+    origin = np.array([512_345.0, 5_412_345.0, 231.0])
+    points = np.concatenate([XYZ, rng.random((len(XYZ), 1))], axis=1).astype(np.float32)
+    path = tmp_path / f"scan{suffix}"
+    write_las(path, points, labels, names, palette(names), confidence, origin)
+
+    las = laspy.read(path)
+    assert (las.header.version.major, las.header.version.minor, las.header.point_format.id) == (1, 4, 7)
+    assert las.header.are_points_compressed == (suffix == ".laz")
+    np.testing.assert_allclose(np.stack([las.x, las.y, las.z], axis=1), points[:, :3] + origin, atol=6e-4)
+    np.testing.assert_array_equal(np.asarray(las.classification), labels)
+    np.testing.assert_array_equal(np.asarray(las.red), palette(names)[labels, 0].astype(np.uint16) * 257)
+    np.testing.assert_array_equal(np.asarray(las.confidence), confidence)
+    np.testing.assert_allclose(np.asarray(las.intensity) / 65535, points[:, 3], atol=1e-5)
+    lookup = las.header.vlrs.get("ClassificationLookupVlr")[0]
+    assert [lookup[i] for i in range(4)] == ["road", "traffic sign", "fire hydrant", "v hicule  lectr"]
+    stored = [vlr for vlr in las.header.vlrs if vlr.user_id == "zeroseg3d"]
+    assert json.loads(stored[0].record_data)["classes"] == names
+
+    again, _, read_origin = read_points(path)   # and zeroseg3d reads its own output as a scan
+    np.testing.assert_allclose(again[:, :3] + read_origin, points[:, :3] + origin, atol=6e-4)
+
+
+def test_more_classes_than_a_las_classification_holds_are_refused_before_inference():
+    from zeroseg3d.engine.export import dataset_raw_ids
+    from zeroseg3d.errors import ConfigError
+
+    names = [f"class {i}" for i in range(257)]
+    with pytest.raises(ConfigError, match="laz stores at most 256 classes"):
+        dataset_raw_ids(names, "laz")
+    assert dataset_raw_ids(names[:256], "las") is None and dataset_raw_ids(names, "ply") is None

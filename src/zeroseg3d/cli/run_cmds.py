@@ -127,7 +127,9 @@ def add_parser(commands) -> None:
     predict.add_argument("--classes", help='comma-separated names, e.g. "car,person,fire hydrant"')
     predict.add_argument("--vocabulary", help="a vocabulary YAML or a text file of names")
     predict.add_argument("--format", default="ply", choices=FORMATS,
-                         help="ply (default): coloured points with a label field, named after the frame; label: "
+                         help="ply (default): coloured points with label and confidence fields, named after the "
+                              "frame; las, laz: LAS 1.4 with the class as classification, named in its "
+                              "Classification Lookup VLR, class colours and a confidence extra dimension; label: "
                               "SemanticKITTI .label as OUT/sequences/XX/predictions/NNNNNN.label; nuscenes: "
                               "lidarseg .bin as OUT/<LIDAR_TOP token>_lidarseg.bin")
     predict.add_argument("--out", required=True)

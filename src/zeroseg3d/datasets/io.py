@@ -341,8 +341,9 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None,
-              labels: np.ndarray | None = None, origin: np.ndarray | None = None) -> None:
-    """Binary little-endian PLY with x, y, z, intensity and optional RGB and label. Atomic.
+              labels: np.ndarray | None = None, origin: np.ndarray | None = None,
+              confidence: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY with x, y, z, intensity and optional RGB, label and confidence. Atomic.
     With a non-zero ``origin`` (a georeferenced scan's, :func:`read_points`) x, y and z are
     points + origin in double precision: the file's own coordinates."""
     from zeroseg3d.utils.atomic import atomic_write_bytes
@@ -354,6 +355,8 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
     if labels is not None:
         fields += [("label", "<i4")]
+    if confidence is not None:
+        fields += [("confidence", "<f4")]
     table = np.empty(len(points), dtype=np.dtype(fields))
     for i, axis in enumerate(("x", "y", "z", "intensity")):
         table[axis] = points[:, i] if points.shape[1] > i else 0.0
@@ -363,6 +366,8 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
         table["red"], table["green"], table["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
     if labels is not None:
         table["label"] = labels
+    if confidence is not None:
+        table["confidence"] = confidence
     ply_types = {"<f4": "float", "<f8": "double", "u1": "uchar", "<i4": "int"}
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(points)}"]
     header += [f"property {ply_types[code]} {name}" for name, code in fields]

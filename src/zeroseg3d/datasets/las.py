@@ -151,3 +151,54 @@ def read_las(path: Path) -> dict[str, np.ndarray]:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
     return fields
+
+
+LAS_MAX_CLASSES = 256   # a point format 6-10 classification is one byte
+_CLASSES_VLR = ("zeroseg3d", 1)   # user id and record id of the VLR holding the class names as JSON
+
+
+def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: list[str], colors: np.ndarray,
+              confidence: np.ndarray | None = None, origin: np.ndarray | None = None) -> None:
+    """A LAS 1.4 file (LAZ when ``path`` ends in .laz) of a segmented scan, point format 7:
+    x, y, z in the file's own coordinates (points + ``origin``) to the millimetre; intensity
+    (0..1) scaled to 0..65535; the class index as classification, named in the standard
+    Classification Lookup VLR (15 ASCII characters a name) and in full in a zeroseg3d VLR
+    (JSON); RGB the class colours (8 bits scaled to 16); ``confidence`` as a float32 extra
+    dimension. Atomic."""
+    import io
+    import json
+
+    import laspy
+
+    from zeroseg3d.utils.atomic import atomic_write_bytes
+
+    if len(class_names) > LAS_MAX_CLASSES:
+        raise ValueError(f"LAS classifications hold {LAS_MAX_CLASSES} classes, not {len(class_names)}")
+    header = laspy.LasHeader(point_format=7, version="1.4")
+    origin = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
+    xyz = points[:, :3].astype(np.float64) + origin
+    header.offsets = np.floor(xyz.min(axis=0)) if len(xyz) else origin
+    header.scales = [0.001] * 3
+    if confidence is not None:
+        header.add_extra_dim(laspy.ExtraBytesParams(name="confidence", type=np.float32,
+                                                    description="softmax probability"))
+    lookup = laspy.vlrs.known.ClassificationLookupVlr()
+    for index, name in enumerate(class_names):
+        ascii_name = name.encode("ascii", "replace").decode()
+        # laspy reads back letters, digits and spaces only
+        lookup[index] = "".join(c if c.isalnum() else " " for c in ascii_name)[:15]
+    header.vlrs.append(lookup)
+    header.vlrs.append(laspy.VLR(*_CLASSES_VLR, description="class names (JSON)",
+                                 record_data=json.dumps({"classes": list(class_names)}).encode()))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.intensity = np.rint(np.clip(points[:, 3], 0, 1) * 65535).astype(np.uint16)
+    las.classification = labels.astype(np.uint8)
+    rgb = colors[labels].astype(np.uint16) * 257
+    las.red, las.green, las.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    if confidence is not None:
+        las.confidence = confidence.astype(np.float32)
+    buffer = io.BytesIO()
+    las.write(buffer, do_compress=path.suffix.lower() == ".laz")
+    atomic_write_bytes(path, buffer.getvalue())
+

@@ -1,4 +1,4 @@
-"""Writing predictions: SemanticKITTI .label, nuScenes lidarseg .bin, coloured PLY. Atomic."""
+"""Writing predictions: SemanticKITTI .label, nuScenes lidarseg .bin, coloured PLY, LAS/LAZ. Atomic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zeroseg3d.datasets.vocabulary import Vocabulary, normalize_name
 from zeroseg3d.errors import ConfigError
 from zeroseg3d.utils.atomic import atomic_write_bytes
 
-FORMATS = ("label", "nuscenes", "ply")
+FORMATS = ("label", "nuscenes", "ply", "las", "laz")
 
 
 FORMAT_VOCABULARY = {"label": "semantickitti", "nuscenes": "nuscenes"}
@@ -34,17 +34,24 @@ def dataset_classes(class_names: list[str], fmt: str) -> np.ndarray | None:
 
 def dataset_raw_ids(class_names: list[str], fmt: str) -> np.ndarray | None:
     """The raw id in the format's dataset of each of ``class_names`` (the inverse map; a
-    prediction's ids are ``raw_ids[labels]``), or None for formats that keep any name."""
+    prediction's ids are ``raw_ids[labels]``), or None for formats that keep any name;
+    ConfigError for names the format cannot store, so that a user learns it before inference."""
+    from zeroseg3d.datasets.las import LAS_MAX_CLASSES
+
+    if fmt in ("las", "laz") and len(class_names) > LAS_MAX_CLASSES:
+        raise ConfigError(f"{fmt} stores at most {LAS_MAX_CLASSES} classes (a one-byte classification), "
+                          f"not {len(class_names)}; export as ply instead")
     index = dataset_classes(class_names, fmt)
     return None if index is None else Vocabulary.load(FORMAT_VOCABULARY[fmt]).to_raw(index)
 
 
 def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.ndarray,
                      class_names: list[str], colors: np.ndarray, raw_ids: np.ndarray | None = None,
-                     origin: np.ndarray | None = None) -> Path:
+                     origin: np.ndarray | None = None, confidence: np.ndarray | None = None) -> Path:
     """One scan's prediction; ``raw_ids`` (from :func:`dataset_raw_ids`, computed once for a
-    folder of scans) is looked up here when not given; a PLY of a georeferenced scan (its
-    ``Frame.origin``) holds the file's own coordinates."""
+    folder of scans) is looked up here when not given; PLY and LAS files of a georeferenced
+    scan (its ``Frame.origin``) hold the file's own coordinates, and each point's
+    ``confidence`` when given (datasets.las.write_las for what a LAS file holds)."""
     if raw_ids is None and fmt in FORMAT_VOCABULARY:
         raw_ids = dataset_raw_ids(class_names, fmt)
     # the suffix is added, not swapped: a stem with dots (a timestamp 1532402927.647951) keeps them
@@ -56,7 +63,13 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
         atomic_write_bytes(path, raw_ids[labels].astype(np.uint8).tobytes())
     elif fmt == "ply":
         path = path_stem.with_name(path_stem.name + ".ply")
-        write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32), origin=origin)
+        write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32), origin=origin,
+                  confidence=confidence)
+    elif fmt in ("las", "laz"):
+        from zeroseg3d.datasets.las import write_las
+
+        path = path_stem.with_name(f"{path_stem.name}.{fmt}")
+        write_las(path, points, labels, class_names, colors, confidence, origin)
     else:
         raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
     return path
