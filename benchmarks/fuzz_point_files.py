@@ -6,8 +6,8 @@ benchmarks/results/fuzz_point_files.json.
     python benchmarks/fuzz_point_files.py --files 3000 --seed 0
     python benchmarks/fuzz_point_files.py --formats laz --size 120000 --files 1500 --points-only
 
-Each valid file is a scan written by laspy (LAS 1.2, point format 3) or by zeroseg3d's
-writers; a mutation truncates it, overwrites, inserts or deletes up to 12 bytes at a random
+Each valid file is a scan written by laspy (LAS 1.2, point format 3), by zeroseg3d's
+writers, or a PCL-style binary_compressed PCD (the tests' writer); a mutation truncates it, overwrites, inserts or deletes up to 12 bytes at a random
 place (with ``--points-only``: inside the point data and LASzip's chunk table, where a
 decompressor meets the damage), one to four times.
 """
@@ -28,6 +28,7 @@ import numpy as np
 from common import REPO, RESULTS, write_result
 
 sys.path.insert(0, str(REPO / "tests"))
+from test_custom_scans import write_pcd  # noqa: E402
 from test_hostile_inputs import mutate  # noqa: E402
 
 WORKER = r"""
@@ -70,6 +71,9 @@ def valid_file(kind: str, points: int, folder: Path) -> Path:
         data.write(path)
     elif kind == "ply":
         write_ply(path, np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32))
+    elif kind == "pcd":   # PCL's binary_compressed (LZF)
+        write_pcd(path, np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32),
+                  np.zeros(points, np.uint32), "binary_compressed")
     elif kind == "npy":
         np.save(path, np.concatenate([xyz, intensity[:, None]], axis=1).astype(np.float32))
     else:
@@ -130,7 +134,7 @@ def _environment() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--formats", nargs="+", default=["las", "laz", "ply", "npy"])
+    parser.add_argument("--formats", nargs="+", default=["las", "laz", "ply", "pcd", "npy"])
     parser.add_argument("--files", type=int, default=3000, help="mutated files per format")
     parser.add_argument("--size", type=int, default=5, help="points in the valid file")
     parser.add_argument("--seed", type=int, default=0)

@@ -19,20 +19,43 @@ CAMERA = {"name": "front", "image_size": [128, 64],
           "T_cam_from_lidar": [[0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]]}
 
 
-def write_pcd(path, points, labels, binary):
-    header = ("VERSION 0.7\nFIELDS x y z intensity label\nSIZE 4 4 4 4 4\nTYPE F F F F U\n"
-              f"COUNT 1 1 1 1 1\nWIDTH {len(points)}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\n"
-              f"POINTS {len(points)}\nDATA {'binary' if binary else 'ascii'}\n")
-    if binary:
-        table = np.empty(len(points), dtype=[("p", "<f4", 4), ("l", "<u4")])
-        table["p"], table["l"] = points, labels
-        path.write_bytes(header.encode() + table.tobytes())
-    else:
+def lzf_literals(data: bytes) -> bytes:
+    """Valid LZF of ``data``: literal runs only (a control byte < 32, then that many bytes + 1)."""
+    return b"".join(bytes([len(data[i:i + 32]) - 1]) + data[i:i + 32] for i in range(0, len(data), 32))
+
+
+def write_pcd(path, points, labels, mode):
+    """``mode``: ascii, binary, binary_compressed, or padded (binary as PCL writes its aligned
+    point types and Ouster's: padding fields named _ and a field of COUNT 3)."""
+    n = len(points)
+    fields, sizes, types, counts = "x y z intensity label", "4 4 4 4 4", "F F F F U", "1 1 1 1 1"
+    if mode == "padded":
+        fields, sizes, types, counts = "x y z _ intensity normal label _", "4 4 4 1 4 4 4 1", "F F F U F F U U", \
+            "1 1 1 4 1 3 1 2"
+    header = (f"VERSION 0.7\nFIELDS {fields}\nSIZE {sizes}\nTYPE {types}\nCOUNT {counts}\nWIDTH {n}\nHEIGHT 1\n"
+              f"VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA {'binary' if mode == 'padded' else mode}\n").encode()
+    if mode == "ascii":
         rows = "\n".join(" ".join(f"{v:.6f}" for v in p) + f" {l}" for p, l in zip(points, labels))
-        path.write_text(header + rows + "\n")
+        path.write_bytes(header + rows.encode() + b"\n")
+    elif mode == "binary":
+        table = np.empty(n, dtype=[("p", "<f4", 4), ("l", "<u4")])
+        table["p"], table["l"] = points, labels
+        path.write_bytes(header + table.tobytes())
+    elif mode == "padded":
+        table = np.zeros(n, dtype=[("xyz", "<f4", 3), ("pad", "u1", 4), ("i", "<f4"), ("normal", "<f4", 3),
+                                   ("l", "<u4"), ("pad2", "u1", 2)])
+        table["xyz"], table["i"], table["l"], table["normal"] = points[:, :3], points[:, 3], labels, 7.0
+        table["pad"] = 255
+        path.write_bytes(header + table.tobytes())
+    else:   # PCL's binary_compressed: sizes, then LZF of the fields one after another (all x, all y, ...)
+        body = b"".join(np.ascontiguousarray(points[:, i]).astype("<f4").tobytes() for i in range(4))
+        body += labels.astype("<u4").tobytes()
+        packed = lzf_literals(body)
+        path.write_bytes(header + np.array([len(packed), len(body)], "<u4").tobytes() + packed)
 
 
-@pytest.mark.parametrize("kind", ["bin", "npy", "ply", "pcd_ascii", "pcd_binary", "ply_ascii"])
+@pytest.mark.parametrize("kind", ["bin", "npy", "ply", "pcd_ascii", "pcd_binary", "pcd_binary_compressed",
+                                  "pcd_padded", "ply_ascii"])
 def test_every_point_format_reads_the_same_scan(tmp_path, kind):
     path = tmp_path / ("scan." + kind.split("_")[0])
     if kind == "bin":
@@ -49,12 +72,35 @@ def test_every_point_format_reads_the_same_scan(tmp_path, kind):
                         f"property uchar label\nelement face 0\nproperty list uchar int vertex_indices\n"
                         f"end_header\n{rows}\n")
     else:
-        write_pcd(path, POINTS, RAW, binary=kind == "pcd_binary")
+        write_pcd(path, POINTS, RAW, kind.split("_", 1)[1])
     frame = CustomScans([path])[0]
     np.testing.assert_allclose(frame.points, POINTS, atol=1e-5)
     assert frame.frame_id == "scan"
     np.testing.assert_array_equal(frame.labels, np.where(RAW == 10, 0, 8))
     assert frame.cameras == []
+
+
+def test_lzf_tokens_unpack_as_liblzf_defines_them():
+    """Known answers by the format (a literal run; a copy of length (control >> 5) + 2, or 7 +
+    the next byte + 2, from ((control & 31) << 8) + the next byte + 1 bytes back, overlapping
+    copies repeating), and PCL's stored sizes checked."""
+    from pathlib import Path
+
+    from zeroseg3d.datasets.io import lzf_decompress
+
+    where = Path("x.pcd")
+    assert lzf_decompress(b"\x02abc", 3, where) == b"abc"
+    assert lzf_decompress(b"\x01ab\x40\x01", 6, where) == b"ababab"          # 4 bytes from 2 back
+    assert lzf_decompress(b"\x00a\xe0\x0a\x00", 20, where) == b"a" * 20      # 7 + 10 + 2 from 1 back
+    assert lzf_decompress(b"\x03abcd\x20\x03", 7, where) == b"abcdabc"        # 3 bytes from 4 back
+    farthest = lzf_literals(bytes(range(251)) * 40) + bytes([0x20 | 31, 255])   # 3 bytes from 8192 back
+    assert lzf_decompress(farthest, 10043, where)[-3:] == bytes([(10040 - 8192 + i) % 251 for i in range(3)])
+    for damaged, words in [(b"\x05abc", "literal run past the end"), (b"\x00a\x40\x05", "a copy from 6 bytes back"),
+                           (b"\x00a\xe0", "cut inside a copy token"), (b"\x02abc", "unpacks to 3 bytes, 4 expected"),
+                           (b"\x00a" + b"\xe0\xff\x00" * 2, "cannot unpack")]:
+        with pytest.raises(DataError, match=words):
+            lzf_decompress(damaged, 4 if words.startswith("unpacks") else (10**6 if words == "cannot unpack" else 30),
+                           where)
 
 
 def test_sidecar_cameras_and_folders(tmp_path):

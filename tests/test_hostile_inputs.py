@@ -67,12 +67,21 @@ def _las(tmp_path, suffix=".las", offset=(0.0, 0.0, 0.0), intensity=None) -> byt
     return path.read_bytes()
 
 
+def _pcl_pcd(tmp_path, mode: str) -> bytes:
+    from test_custom_scans import write_pcd
+
+    path = tmp_path / f"{mode}.pcd"
+    write_pcd(path, POINTS, np.arange(len(POINTS), dtype=np.uint32), mode)
+    return path.read_bytes()
+
+
 def valid_files(tmp_path) -> dict[str, bytes]:
     """One valid file per format (name -> bytes)."""
     labelled = np.concatenate([POINTS, np.arange(len(POINTS), dtype=np.float32)[:, None]], axis=1)
     return {"scan.bin": POINTS.tobytes(), "scan.npy": _npy(POINTS), "labelled.npy": _npy(labelled),
             "ascii.ply": _ply_ascii(), "binary.ply": _ply_binary(tmp_path), "ascii.pcd": _pcd(False),
-            "binary.pcd": _pcd(True), "scan.las": _las(tmp_path), "scan.laz": _las(tmp_path, ".laz")}
+            "binary.pcd": _pcd(True), "compressed.pcd": _pcl_pcd(tmp_path, "binary_compressed"),
+            "padded.pcd": _pcl_pcd(tmp_path, "padded"), "scan.las": _las(tmp_path), "scan.laz": _las(tmp_path, ".laz")}
 
 
 # a mutation: (kind, position, bytes), applied in order
@@ -120,7 +129,7 @@ def check_points_result(result):
 
 
 @pytest.mark.parametrize("name", ["scan.bin", "scan.npy", "labelled.npy", "ascii.ply", "binary.ply", "ascii.pcd",
-                                  "binary.pcd", "scan.las", "scan.laz"])
+                                  "binary.pcd", "compressed.pcd", "padded.pcd", "scan.las", "scan.laz"])
 @FUZZ
 @given(mutations=MUTATIONS, token=TOKENS)
 def test_mutated_point_files_are_read_or_refused_in_one_line(tmp_path, name, mutations, token):

@@ -380,8 +380,10 @@ _PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("
 
 
 def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
-    """An ascii or binary PCD file (v0.7) as {field: (N,) array}. (Written here: the PCD
-    readers on PyPI come with Open3D or PCL bindings, hundreds of MB for one header.)"""
+    """The single-valued fields of an ascii, binary or binary_compressed PCD file (v0.7) as
+    {field: (N,) array}; PCL's padding fields (named ``_``) and fields of COUNT > 1 are read
+    past. (Written here: the PCD readers on PyPI come with Open3D or PCL bindings, hundreds of
+    MB for one header, or need a C compiler for LZF.)"""
     path = Path(path)
     data = path.read_bytes()
     header: dict[str, list[str]] = {}
@@ -406,19 +408,25 @@ def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
     if not len(names) == len(sizes) == len(types) == len(counts):
         raise DataError(path, f"PCD header lists {len(names)} FIELDS, {len(sizes)} SIZE, {len(types)} TYPE and "
                               f"{len(counts)} COUNT entries: they must match")
-    if len(set(names)) != len(names):
+    named = [n for n in names if n != "_"]   # PCL writes its padding bytes as fields named _
+    if len(set(named)) != len(named):
         raise DataError(path, f"PCD FIELDS repeat a name: {names}")
     count = _count(header["POINTS"][0], path, "PCD POINTS")
-    if any(_count(c, path, "PCD COUNT") != 1 for c in counts):
-        raise DataError(path, "PCD fields with COUNT other than 1 are not supported")
+    counts = [_count(c, path, "PCD COUNT") for c in counts]
+    if 0 in counts:
+        raise DataError(path, f"PCD COUNT must be at least 1, got {counts}")
     try:
         codes = [_PCD_TYPES[(t.upper(), _count(s, path, "PCD SIZE"))] for t, s in zip(types, sizes)]
     except KeyError:
         raise DataError(path, f"unsupported PCD field types {list(zip(types, sizes))}") from None
+    # each field's columns; the fields returned: named and single-valued
+    columns = np.cumsum([0] + counts)
+    kept = [(i, n) for i, n in enumerate(names) if n != "_" and counts[i] == 1]
     mode = header["DATA"][0].lower()
+    body = data[offset:]
     if mode == "ascii":
         try:
-            rows = [r.split() for r in data[offset:].decode("ascii").splitlines() if r.strip()]
+            rows = [r.split() for r in body.decode("ascii").splitlines() if r.strip()]
         except UnicodeDecodeError as exc:
             raise DataError(path, f"ascii PCD data is not ASCII (byte {exc.start} after the header)") from None
         if len(rows) != count:
@@ -427,17 +435,82 @@ def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
             table = np.array(rows, dtype=np.float64).reshape(count, -1)
         except ValueError:
             raise DataError(path, "malformed ascii PCD data (non-numbers, or rows of different lengths)") from None
-        if table.shape[1] != len(names):
-            raise DataError(path, f"data rows hold {table.shape[1]} values, FIELDS declares {len(names)}")
-        return {name: table[:, i] for i, name in enumerate(names)}
+        if table.shape[1] != columns[-1]:
+            raise DataError(path, f"data rows hold {table.shape[1]} values, FIELDS and COUNT declare {columns[-1]}")
+        return {name: table[:, columns[i]] for i, name in kept}
+    field_bytes = [np.dtype(code).itemsize * k for code, k in zip(codes, counts)]
+    need = count * sum(field_bytes)
+    if mode == "binary_compressed":
+        body = _pcd_decompress(body, need, path)
+        # PCL stores the compressed points field by field: every point's x, then every y, ...
+        starts = np.cumsum([0] + [count * b for b in field_bytes])
+        return {name: np.frombuffer(body, "<" + codes[i], count=count * counts[i], offset=int(starts[i]))
+                .astype(np.float64) for i, name in kept}
     if mode != "binary":
-        raise DataError(path, f"PCD DATA {mode!r} is not supported (use ascii or binary)")
-    dtype = np.dtype([(n, "<" + c) for n, c in zip(names, codes)])
-    if len(data) - offset != count * dtype.itemsize:
-        raise DataError(path, f"{count} points need {count * dtype.itemsize} bytes of data, found "
-                              f"{len(data) - offset}")
-    table = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    return {name: table[name].astype(np.float64) for name in names}
+        raise DataError(path, f"PCD DATA {mode!r} is not supported (use ascii, binary or binary_compressed)")
+    if len(body) != need:
+        raise DataError(path, f"{count} points need {need} bytes of data, found {len(body)}")
+    dtype = np.dtype({"names": [f"f{i}" for i in range(len(names))],
+                      "formats": [("<" + c, (k,)) if k > 1 else "<" + c for c, k in zip(codes, counts)]})
+    table = np.frombuffer(body, dtype=dtype, count=count)
+    return {name: table[f"f{i}"].astype(np.float64) for i, name in kept}
+
+
+def _pcd_decompress(body: bytes, size: int, path: Path) -> bytes:
+    """The ``size`` bytes of a binary_compressed PCD body: two little-endian uint32 (compressed
+    and uncompressed size), then LZF data."""
+    if len(body) < 8:
+        raise DataError(path, f"truncated: binary_compressed PCD data of {len(body)} bytes has no size fields")
+    compressed, uncompressed = np.frombuffer(body[:8], "<u4").tolist()
+    if uncompressed != size:
+        raise DataError(path, f"the compressed data unpacks to {uncompressed} bytes; the header's fields and "
+                              f"POINTS need {size}")
+    if compressed > len(body) - 8:
+        raise DataError(path, f"truncated: {compressed} bytes of compressed data declared, {len(body) - 8} present")
+    return lzf_decompress(body[8:8 + compressed], size, path)
+
+
+def lzf_decompress(data: bytes, size: int, path: Path) -> bytes:
+    """LZF (liblzf's format, as PCL writes it) decompressed to exactly ``size`` bytes. A token
+    is a literal run (control byte < 32: that many bytes + 1 follow) or a copy of 3-264 bytes
+    from up to 8 KiB back."""
+    if size > 0 and size > 88 * len(data) + 32:   # one 3-byte token yields at most 264 bytes
+        raise DataError(path, f"{len(data)} bytes of LZF data cannot unpack to {size}")
+    out = bytearray()
+    at, end = 0, len(data)
+    while at < end:
+        control = data[at]
+        at += 1
+        if control < 32:
+            run = control + 1
+            if at + run > end:
+                raise DataError(path, "damaged LZF data: a literal run past the end of the compressed data")
+            out += data[at:at + run]
+            at += run
+        else:
+            length = control >> 5
+            if length == 7:
+                if at >= end:
+                    raise DataError(path, "damaged LZF data: cut inside a copy token")
+                length += data[at]
+                at += 1
+            if at >= end:
+                raise DataError(path, "damaged LZF data: cut inside a copy token")
+            back = ((control & 31) << 8) + data[at] + 1
+            at += 1
+            length += 2
+            start = len(out) - back
+            if start < 0:
+                raise DataError(path, f"damaged LZF data: a copy from {back} bytes back at output byte {len(out)}")
+            if back >= length:
+                out += out[start:start + length]
+            else:   # overlapping: the copy repeats the last ``back`` bytes
+                out += (out[start:] * (length // back + 1))[:length]
+        if len(out) > size:
+            break
+    if len(out) != size:
+        raise DataError(path, f"LZF data unpacks to {len(out)} bytes, {size} expected")
+    return bytes(out)
 
 
 # -- images -----------------------------------------------------------------------------
