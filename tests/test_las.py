@@ -114,3 +114,20 @@ def test_more_classes_than_a_las_classification_holds_are_refused_before_inferen
     with pytest.raises(ConfigError, match="laz stores at most 256 classes"):
         dataset_raw_ids(names, "laz")
     assert dataset_raw_ids(names[:256], "las") is None and dataset_raw_ids(names, "ply") is None
+
+
+def test_damaged_compressed_points_are_named_as_such(tmp_path):
+    """LAZ has no checksum: a changed byte inside the arithmetic-coded points makes the decoder
+    lose step (it runs past its chunk) or decode a scan of absurd coordinates; both refused."""
+    data = las_bytes("1.2", 3, True)
+    path = tmp_path / "scan.laz"
+    messages = []
+    for at in range(len(data) // 3, 2 * len(data) // 3, len(data) // 40):
+        path.write_bytes(data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1:])
+        try:
+            read_points(path)
+            messages.append("read")
+        except ZeroSeg3DError as error:
+            messages.append(str(error).split(": ", 1)[1])
+    assert any(m.startswith("damaged LAZ: the compressed points do not decode (lazrs:") for m in messages), messages
+    assert all(m.startswith(("damaged LAZ", "the scan spans", "read")) for m in messages), messages

@@ -1,6 +1,7 @@
 """The user's own scans: point files with optional labels and cameras.
 
-A scan is a point file (.bin KITTI-style float32 x4, .npy (N,3|4|5), .ply, .pcd). Labels come
+A scan is a point file (.bin KITTI-style float32 x4, .npy (N,3|4|5), .ply, .pcd, .las, .laz;
+datasets.io.read_points). Labels come
 from a label field in the file, the last column of an (N, 5) .npy, or a ``<scan>.label`` file
 (uint32, SemanticKITTI-style). Label values are raw ids of the vocabulary (mapped through its
 learning map) or, for vocabularies without raw ids, class indices.

@@ -177,7 +177,7 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.nda
     elif suffix == ".ply":
         fields = read_ply(path)
     elif suffix == ".pcd":
-        fields = read_pcd(path)
+        fields = _without_missing_returns(read_pcd(path), path)
     else:
         raise DataError(path, f"unsupported point file type {suffix!r}; use one of {POINT_SUFFIXES}")
     return _points_from_fields(fields, path)
@@ -217,6 +217,25 @@ def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
         raise DataError(path, f"{int(bad.sum())} labels are not whole numbers (first at row "
                               f"{int(np.flatnonzero(bad)[0])}: {values[bad][0]!r})")
     return values.astype(np.int64)
+
+
+def _without_missing_returns(fields: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """``fields`` without the points whose x, y and z are all NaN: PCL's mark of a beam without
+    a return, which organized clouds (a Velodyne's or Ouster's, WIDTH x HEIGHT) keep in place.
+    Said in a warning; any other NaN or inf stays an error (check_points)."""
+    import warnings
+
+    lower = {k.lower(): k for k in fields}
+    if not all(axis in lower for axis in "xyz"):
+        return fields
+    missing = np.isnan(fields[lower["x"]]) & np.isnan(fields[lower["y"]]) & np.isnan(fields[lower["z"]])
+    if not missing.any():
+        return fields
+    if missing.all():
+        raise DataError(path, f"all {len(missing)} points are NaN (beams without a return): no scan")
+    warnings.warn(f"{path}: read without {int(missing.sum())} of {len(missing)} points whose x, y and z are NaN "
+                  f"(beams without a return)", stacklevel=4)
+    return {name: values[~missing] for name, values in fields.items()}
 
 
 def _points_from_fields(fields: dict[str, np.ndarray], path: Path):

@@ -149,6 +149,8 @@ def read_las(path: Path) -> dict[str, np.ndarray]:
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if type(exc).__name__ == "LazrsError":   # the header and chunk table passed: the points are damaged
+            raise DataError(path, f"damaged LAZ: the compressed points do not decode (lazrs: {first})") from None
         raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
     return fields
 
