@@ -191,6 +191,27 @@ def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoin
     np.testing.assert_allclose(np.asarray(las.confidence), out["confidence"], atol=0.02)
 
 
+def test_predict_writes_a_las_scan_back_as_a_copy_with_its_classes(tiny_checkpoint, tmp_path):
+    import laspy
+
+    rng = np.random.default_rng(0)
+    header = laspy.LasHeader(point_format=1, version="1.2")
+    header.scales, header.offsets = [0.001] * 3, [512000.0, 5412000.0, 200.0]
+    scan = laspy.LasData(header)
+    scan.x, scan.y, scan.z = (rng.uniform(-20, 20, 400) + o for o in (512345.0, 5412345.0, 231.0))
+    scan.gps_time = np.arange(400, dtype=np.float64)
+    (tmp_path / "in").mkdir()
+    scan.write(tmp_path / "in" / "survey.las")
+    assert main(["predict", str(tiny_checkpoint), str(tmp_path / "in"), "--format", "las",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = laspy.read(tmp_path / "out" / "survey.las")
+    np.testing.assert_array_equal(np.asarray(out.X), np.asarray(scan.X))
+    np.testing.assert_array_equal(np.asarray(out.gps_time), np.arange(400))
+    names = json.loads(next(v for v in out.header.vlrs if v.user_id == "zeroseg3d").record_data)["classes"]
+    assert names == Segmenter.from_checkpoint(tiny_checkpoint).class_names(None)
+    assert np.asarray(out.classification).max() < len(names) and 0 < np.asarray(out.confidence).min()
+
+
 def test_labels_in_the_users_scans_are_read_in_the_models_vocabulary(tiny_checkpoint, tmp_path):
     """A model trained on the user's own classes reads the labels of the user's scan files as
     those classes (for the pictures' ground truth), not as SemanticKITTI raw ids."""

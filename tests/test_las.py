@@ -131,3 +131,50 @@ def test_damaged_compressed_points_are_named_as_such(tmp_path):
             messages.append(str(error).split(": ", 1)[1])
     assert any(m.startswith("damaged LAZ: the compressed points do not decode (lazrs:") for m in messages), messages
     assert all(m.startswith(("damaged LAZ", "the scan spans", "read")) for m in messages), messages
+
+
+@pytest.mark.parametrize("version, point_format, suffix", [("1.2", 3, ".las"), ("1.4", 6, ".laz")])
+def test_a_prediction_of_a_las_scan_is_a_copy_of_it_with_the_classes(tmp_path, version, point_format, suffix):
+    """Every attribute, VLR and stored coordinate of the user's file survives; formats 0-5 become
+    their LAS 1.4 counterparts (a one-byte classification); the prediction fills classification
+    (named) and confidence."""
+    import laspy
+
+    from zeroseg3d.datasets.las import write_las
+    from zeroseg3d.engine.export import palette
+
+    header = laspy.LasHeader(point_format=point_format, version=version)
+    header.add_extra_dim(laspy.ExtraBytesParams(name="reflectance", type=np.float32))
+    header.scales, header.offsets = [0.01] * 3, [500_000.0, 5_400_000.0, 0.0]
+    header.vlrs.append(laspy.VLR("survey", 7, "the user's own", b"kept"))
+    original = laspy.LasData(header)
+    original.x, original.y, original.z = XYZ[:, 0] + 500_000, XYZ[:, 1] + 5_400_000, XYZ[:, 2]
+    original.gps_time = np.arange(len(XYZ)) * 0.5
+    original.return_number = np.arange(len(XYZ)) % 3 + 1
+    original.classification = np.full(len(XYZ), 2, np.uint8)
+    original.reflectance = np.linspace(0, 1, len(XYZ), dtype=np.float32)
+    if point_format == 3:
+        original.red = np.arange(len(XYZ), dtype=np.uint16)
+    scan = tmp_path / f"survey{suffix}"
+    original.write(scan)
+
+    points, _, origin = read_points(scan)
+    names = ["ground", "building", "tree"]
+    labels = np.arange(len(XYZ)) % 3
+    confidence = np.full(len(XYZ), 0.75, np.float32)
+    out = tmp_path / "predicted.laz"
+    write_las(out, points, labels, names, palette(names), confidence, origin, source=scan)
+
+    las = laspy.read(out)
+    assert (las.header.version.minor, las.header.point_format.id) == (4, 7 if point_format == 3 else 6)
+    for name in ("X", "Y", "Z", "gps_time", "return_number", "reflectance") + (("red",) if point_format == 3 else ()):
+        np.testing.assert_array_equal(np.asarray(getattr(las, name)), np.asarray(getattr(original, name)), name)
+    np.testing.assert_array_equal(np.asarray(las.classification), labels)
+    np.testing.assert_array_equal(np.asarray(las.confidence), confidence)
+    assert las.header.scales.tolist() == [0.01] * 3 and las.header.offsets.tolist() == [500_000.0, 5_400_000.0, 0.0]
+    assert [v.record_data for v in las.header.vlrs if v.user_id == "survey"] == [b"kept"]
+    lookups = las.header.vlrs.get("ClassificationLookupVlr")
+    assert len(lookups) == 1 and [lookups[0][i] for i in range(3)] == names
+    # predicted again over its own output: the names are replaced, not added
+    write_las(out, points, labels[::-1].copy(), ["a", "b", "c"], palette(names), confidence, origin, source=out)
+    assert [laspy.read(out).header.vlrs.get("ClassificationLookupVlr")[0][i] for i in range(3)] == ["a", "b", "c"]

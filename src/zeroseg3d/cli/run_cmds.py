@@ -129,7 +129,8 @@ def add_parser(commands) -> None:
     predict.add_argument("--format", default="ply", choices=FORMATS,
                          help="ply (default): coloured points with label and confidence fields, named after the "
                               "frame; las, laz: LAS 1.4 with the class as classification, named in its "
-                              "Classification Lookup VLR, class colours and a confidence extra dimension; label: "
+                              "Classification Lookup VLR, and a confidence extra dimension (a LAS/LAZ scan comes "
+                              "back as a copy of itself, every attribute kept); label: "
                               "SemanticKITTI .label as OUT/sequences/XX/predictions/NNNNNN.label; nuscenes: "
                               "lidarseg .bin as OUT/<LIDAR_TOP token>_lidarseg.bin")
     predict.add_argument("--out", required=True)

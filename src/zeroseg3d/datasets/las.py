@@ -160,15 +160,18 @@ _CLASSES_VLR = ("zeroseg3d", 1)   # user id and record id of the VLR holding the
 
 
 def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: list[str], colors: np.ndarray,
-              confidence: np.ndarray | None = None, origin: np.ndarray | None = None) -> None:
-    """A LAS 1.4 file (LAZ when ``path`` ends in .laz) of a segmented scan, point format 7:
-    x, y, z in the file's own coordinates (points + ``origin``) to the millimetre; intensity
-    (0..1) scaled to 0..65535; the class index as classification, named in the standard
-    Classification Lookup VLR (15 ASCII characters a name) and in full in a zeroseg3d VLR
-    (JSON); RGB the class colours (8 bits scaled to 16); ``confidence`` as a float32 extra
-    dimension. Atomic."""
+              confidence: np.ndarray | None = None, origin: np.ndarray | None = None,
+              source: Path | None = None) -> None:
+    """A segmented scan as LAS 1.4 (LAZ when ``path`` ends in .laz). The class index is the
+    classification, named in the standard Classification Lookup VLR (15 ASCII characters a
+    name) and in full in a zeroseg3d VLR (JSON); ``confidence`` is a float32 extra dimension.
+
+    From a LAS/LAZ ``source`` (the scan's own file), a copy of it: every attribute, VLR and
+    coordinate as they were, formats 0-5 converted to their LAS 1.4 counterparts (6-10: one
+    byte of classification). From any other scan, point format 7: x, y, z in the file's own
+    coordinates (points + ``origin``) to the millimetre, intensity (0..1) scaled to
+    0..65535, RGB the class colours (8 bits scaled to 16). Atomic."""
     import io
-    import json
 
     import laspy
 
@@ -176,31 +179,60 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
 
     if len(class_names) > LAS_MAX_CLASSES:
         raise ValueError(f"LAS classifications hold {LAS_MAX_CLASSES} classes, not {len(class_names)}")
-    header = laspy.LasHeader(point_format=7, version="1.4")
-    origin = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
-    xyz = points[:, :3].astype(np.float64) + origin
-    header.offsets = np.floor(xyz.min(axis=0)) if len(xyz) else origin
-    header.scales = [0.001] * 3
-    if confidence is not None:
-        header.add_extra_dim(laspy.ExtraBytesParams(name="confidence", type=np.float32,
-                                                    description="softmax probability"))
-    lookup = laspy.vlrs.known.ClassificationLookupVlr()
-    for index, name in enumerate(class_names):
-        ascii_name = name.encode("ascii", "replace").decode()
-        # laspy reads back letters, digits and spaces only
-        lookup[index] = "".join(c if c.isalnum() else " " for c in ascii_name)[:15]
-    header.vlrs.append(lookup)
-    header.vlrs.append(laspy.VLR(*_CLASSES_VLR, description="class names (JSON)",
-                                 record_data=json.dumps({"classes": list(class_names)}).encode()))
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    las.intensity = np.rint(np.clip(points[:, 3], 0, 1) * 65535).astype(np.uint16)
+    if source is not None and source.suffix.lower() in (".las", ".laz"):
+        check_las_file(source)
+        las = laspy.read(source)
+        if len(las.points) != len(labels):
+            raise ValueError(f"{source} holds {len(las.points)} points, the prediction {len(labels)}")
+        if las.header.point_format.id < 6:
+            las = laspy.convert(las, point_format_id=_LAS_14_FORMAT[las.header.point_format.id], file_version="1.4")
+    else:
+        las = _new_las(points, labels, colors, origin)
+    _name_classes(las, class_names)
     las.classification = labels.astype(np.uint8)
-    rgb = colors[labels].astype(np.uint16) * 257
-    las.red, las.green, las.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     if confidence is not None:
+        if "confidence" not in las.point_format.dimension_names:
+            las.add_extra_dim(laspy.ExtraBytesParams(name="confidence", type=np.float32,
+                                                     description="softmax probability"))
         las.confidence = confidence.astype(np.float32)
     buffer = io.BytesIO()
     las.write(buffer, do_compress=path.suffix.lower() == ".laz")
     atomic_write_bytes(path, buffer.getvalue())
 
+
+# LAS 1.4's point format holding what each older one holds, with a one-byte classification
+_LAS_14_FORMAT = {0: 6, 1: 6, 2: 7, 3: 7, 4: 9, 5: 10}
+
+
+def _new_las(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, origin: np.ndarray | None):
+    import laspy
+
+    header = laspy.LasHeader(point_format=7, version="1.4")
+    origin = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
+    xyz = points[:, :3].astype(np.float64) + origin
+    header.offsets = np.floor(xyz.min(axis=0)) if len(xyz) else origin
+    header.scales = [0.001] * 3
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.intensity = np.rint(np.clip(points[:, 3], 0, 1) * 65535).astype(np.uint16)
+    rgb = colors[labels].astype(np.uint16) * 257
+    las.red, las.green, las.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    return las
+
+
+def _name_classes(las, class_names: list[str]) -> None:
+    """The class names in ``las``'s VLRs, in place of any lookup or zeroseg3d VLR it held."""
+    import json
+
+    import laspy
+
+    lookup = laspy.vlrs.known.ClassificationLookupVlr()
+    for index, name in enumerate(class_names):
+        ascii_name = name.encode("ascii", "replace").decode()
+        # laspy reads back letters, digits and spaces only
+        lookup[index] = "".join(c if c.isalnum() else " " for c in ascii_name)[:15]
+    vlrs = las.header.vlrs
+    vlrs[:] = [v for v in vlrs if not isinstance(v, type(lookup)) and (v.user_id, v.record_id) != _CLASSES_VLR]
+    vlrs.append(lookup)
+    vlrs.append(laspy.VLR(*_CLASSES_VLR, description="class names (JSON)",
+                          record_data=json.dumps({"classes": list(class_names)}).encode()))

@@ -47,11 +47,13 @@ def dataset_raw_ids(class_names: list[str], fmt: str) -> np.ndarray | None:
 
 def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.ndarray,
                      class_names: list[str], colors: np.ndarray, raw_ids: np.ndarray | None = None,
-                     origin: np.ndarray | None = None, confidence: np.ndarray | None = None) -> Path:
+                     origin: np.ndarray | None = None, confidence: np.ndarray | None = None,
+                     source: Path | None = None) -> Path:
     """One scan's prediction; ``raw_ids`` (from :func:`dataset_raw_ids`, computed once for a
     folder of scans) is looked up here when not given; PLY and LAS files of a georeferenced
     scan (its ``Frame.origin``) hold the file's own coordinates, and each point's
-    ``confidence`` when given (datasets.las.write_las for what a LAS file holds)."""
+    ``confidence`` when given; a LAS file of a LAS/LAZ ``source`` (the scan's file) is a copy of
+    it with the prediction in it (datasets.las.write_las)."""
     if raw_ids is None and fmt in FORMAT_VOCABULARY:
         raw_ids = dataset_raw_ids(class_names, fmt)
     # the suffix is added, not swapped: a stem with dots (a timestamp 1532402927.647951) keeps them
@@ -69,7 +71,7 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
         from zeroseg3d.datasets.las import write_las
 
         path = path_stem.with_name(f"{path_stem.name}.{fmt}")
-        write_las(path, points, labels, class_names, colors, confidence, origin)
+        write_las(path, points, labels, class_names, colors, confidence, origin, source)
     else:
         raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
     return path

@@ -236,7 +236,7 @@ class Segmenter:
                     result = self.predict(frame, names)
                     stem = of_stems[index]
                     written.append(write_prediction(of_targets[index], fmt, frame.points, result.labels, names,
-                                                    colors, raw_ids, frame.origin, result.scores))
+                                                    colors, raw_ids, frame.origin, result.scores, frame.source))
                     if pictures or recorder is not None:
                         pairing = pair_points(frame.xyz, frame.cameras, self.config.data.pairing)
                         truth = truth_in(names, frame, dataset.vocabulary)
