@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -108,7 +109,14 @@ def test_build_dataset_from_config(kitti_root):
 def test_inspect_json_on_a_real_frame(kitti_root, capsys):
     assert main(["data", "inspect", str(kitti_root), "--frame", "000000", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["points"] == 124668
+    assert report["points"] == 124668 and report["origin"] is None
+    from zeroseg3d.datasets.io import read_points
+
+    points = read_points(kitti_root / "sequences/00/velodyne/000000.bin")[0]
+    np.testing.assert_allclose(report["bounds"]["min"], points[:, :3].min(axis=0), atol=1e-3)
+    np.testing.assert_allclose(report["bounds"]["max"], points[:, :3].max(axis=0), atol=1e-3)
+    assert report["bounds"]["max"][0] - report["bounds"]["min"][0] > 50   # a street scan, tens of metres
+    assert 0 <= report["intensity"][0] < report["intensity"][1] <= 1
     assert sum(report["labels"].values()) == 124668
     assert report["labels"]["road"] > report["labels"]["building"] > report["labels"]["car"] > 0
     assert 18000 < report["cameras"]["image_2"] < 20500
@@ -118,6 +126,7 @@ def test_inspect_text_and_unknown_frame(kitti_root, capsys):
     assert main(["data", "inspect", str(kitti_root / "sequences/00"), "--frame", "00/000002"]) == 0
     out = capsys.readouterr().out
     assert "points: 124478" in out and "camera image_2 (1241x376, image absent)" in out
+    assert "bounds (m): x " in out and "intensity (normalised to 0..1): 0.000.." in out and "origin:" not in out
     assert main(["data", "inspect", str(kitti_root), "--frame", "000009"]) == 2
     assert "no frame '000009'" in capsys.readouterr().err
 
@@ -140,3 +149,14 @@ def test_heavy_libraries_are_not_imported_by_the_data_layer():
             "print(sorted(m for m in ('spconv', 'open_clip', 'nuscenes', 'open3d', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_inspect_reports_a_georeferenced_scans_origin(tmp_path, capsys):
+    xyz = np.random.default_rng(0).uniform(-20, 20, (300, 3)) + [512345.25, 5412345.75, 231.5]
+    np.save(tmp_path / "utm.npy", np.concatenate([xyz, np.full((300, 1), 0.5)], axis=1))
+    assert main(["data", "inspect", str(tmp_path / "utm.npy"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    origin = np.array(report["origin"])
+    np.testing.assert_allclose(np.array(report["bounds"]["min"]) + origin, xyz.min(axis=0), atol=2e-3)
+    np.testing.assert_allclose(np.array(report["bounds"]["max"]) + origin, xyz.max(axis=0), atol=2e-3)
+    assert report["intensity"] == [0.5, 0.5]

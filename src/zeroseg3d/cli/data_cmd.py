@@ -8,7 +8,9 @@ import numpy as np
 
 
 def frame_summary(frame, vocabulary) -> dict:
-    """points, label histogram by class name, per-camera projected and visible counts."""
+    """points, their bounds (metres, as read: add ``origin`` for a georeferenced file's own
+    coordinates) and intensity range (normalised to 0..1 on read), label histogram by class
+    name, per-camera projected and visible counts."""
     from zeroseg3d.geometry.config import OcclusionConfig, PairingConfig
     from zeroseg3d.geometry.projection import pair_points
 
@@ -30,7 +32,11 @@ def frame_summary(frame, vocabulary) -> dict:
             "visible_after_occlusion": int((visible.cam_idx == index).sum()),
             "image": None if camera.image_path is None else str(camera.image_path),
         }
+    xyz, intensity = frame.points[:, :3], frame.points[:, 3]
     return {"frame_id": frame.frame_id, "points": frame.num_points,
+            "bounds": {"min": xyz.min(axis=0).round(3).tolist(), "max": xyz.max(axis=0).round(3).tolist()},
+            "origin": None if frame.origin is None else np.asarray(frame.origin).tolist(),
+            "intensity": [round(float(intensity.min()), 4), round(float(intensity.max()), 4)],
             "labels": dict(sorted(labels.items(), key=lambda kv: -kv[1])),
             "cameras": cameras, "camera_details": details}
 
@@ -59,6 +65,13 @@ def run_inspect(args) -> int:
         return 0
     print(f"frame {summary['frame_id']}  ({frame.source})  of {len(dataset)} frames")
     print(f"points: {summary['points']}")
+    low, high = summary["bounds"]["min"], summary["bounds"]["max"]
+    extent = ", ".join(f"{axis} {lo:.2f}..{hi:.2f}" for axis, lo, hi in zip("xyz", low, high))
+    print(f"bounds (m): {extent}")
+    if summary["origin"] is not None:
+        print(f"origin: {' '.join(f'{v:.0f}' for v in summary['origin'])} (subtracted from the file's "
+              f"georeferenced coordinates; predictions hold them again)")
+    print(f"intensity (normalised to 0..1): {summary['intensity'][0]:.3f}..{summary['intensity'][1]:.3f}")
     if summary["labels"]:
         print(f"labels ({dataset.vocabulary.name} classes after the learning map):")
         for name, count in summary["labels"].items():
