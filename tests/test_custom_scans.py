@@ -194,24 +194,34 @@ def test_prediction_files_add_their_suffix_to_names_with_dots(tmp_path):
         "1532402927.647951.label", "1532402927.647951.ply", "1532402927.697951.label", "1532402927.697951.ply"]
 
 
-def test_an_organized_pcd_is_read_without_its_beams_without_a_return(tmp_path):
-    """PCL keeps a beam without a return in an organized cloud as a point whose x, y and z are
-    NaN; those points are left out (with a warning) and the labels stay with their points."""
+def _write_scan(path, points, labels):
+    if path.suffix == ".pcd":
+        write_pcd(path, points, labels, "binary")
+    elif path.suffix == ".ply":
+        write_ply(path, points, labels=labels.astype(np.int32))
+    else:
+        np.save(path, np.concatenate([points, labels[:, None].astype(np.float32)], axis=1))
+
+
+@pytest.mark.parametrize("suffix", [".pcd", ".ply", ".npy"])
+def test_an_organized_cloud_is_read_without_its_beams_without_a_return(tmp_path, suffix):
+    """PCL and ROS keep a beam without a return in an organized cloud as a point whose x, y and
+    z are NaN; those points are left out (with a warning) and the labels stay with their points."""
     points, labels = POINTS.copy(), RAW.copy()
     points[[3, 17, 18], :3] = np.nan
-    path = tmp_path / "organized.pcd"
-    write_pcd(path, points, labels, "binary")
+    path = tmp_path / f"organized{suffix}"
+    _write_scan(path, points, labels)
     with pytest.warns(UserWarning, match="without 3 of 50 points whose x, y and z are NaN"):
         frame = CustomScans([path])[0]
     keep = np.setdiff1d(np.arange(50), [3, 17, 18])
     np.testing.assert_allclose(frame.points, POINTS[keep], atol=1e-6)
     np.testing.assert_array_equal(frame.labels, np.where(RAW[keep] == 10, 0, 8))
     points[:, :3] = np.nan
-    write_pcd(path, points, labels, "binary")
+    _write_scan(path, points, labels)
     with pytest.raises(DataError, match="all 50 points are NaN"):
         CustomScans([path])[0]
     points = POINTS.copy()
     points[5, 0] = np.nan   # one coordinate missing is damage, not a missing return
-    write_pcd(path, points, labels, "binary")
+    _write_scan(path, points, labels)
     with pytest.raises(DataError, match="1 of 50 points have NaN or inf coordinates"):
         CustomScans([path])[0]

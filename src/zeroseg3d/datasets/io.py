@@ -155,31 +155,26 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.nda
     if not path.is_file():
         raise DataError(path, "point file not found")
     suffix = path.suffix.lower()
-    labels = None
     if path.name.lower().endswith(".pcd.bin"):
         return read_nuscenes_bin(path), None, np.zeros(3)
     if suffix == ".bin":
         return read_kitti_bin(path), None, np.zeros(3)
+    if suffix in (".las", ".laz"):
+        from zeroseg3d.datasets.las import read_las
+
+        return _points_from_fields(read_las(path), path)
     if suffix == ".npy":
         array = read_npy(path)
         if array.ndim != 2 or array.shape[1] not in (3, 4, 5):
             raise DataError(path, f"expected an (N, 3), (N, 4) or (N, 5) array, got {array.shape}")
-        if array.shape[1] == 5:
-            labels = _integer_labels(array[:, 4], path)
-        intensity = array[:, 3:4] if array.shape[1] >= 4 else np.zeros((len(array), 1))
-        xyz, origin = local_metres(array[:, :3])
-        points = _float32_points(xyz, intensity[:, 0])
-        return normalize_intensity(check_points(points, path), path), labels, origin
-    if suffix in (".las", ".laz"):
-        from zeroseg3d.datasets.las import read_las
-
-        fields = read_las(path)
+        fields = dict(zip(("x", "y", "z", "intensity", "label"), array.T))
     elif suffix == ".ply":
         fields = read_ply(path)
     elif suffix == ".pcd":
-        fields = _without_missing_returns(read_pcd(path), path)
+        fields = read_pcd(path)
     else:
         raise DataError(path, f"unsupported point file type {suffix!r}; use one of {POINT_SUFFIXES}")
+    fields = _without_missing_returns(fields, path)
     return _points_from_fields(fields, path)
 
 
@@ -220,9 +215,10 @@ def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _without_missing_returns(fields: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
-    """``fields`` without the points whose x, y and z are all NaN: PCL's mark of a beam without
-    a return, which organized clouds (a Velodyne's or Ouster's, WIDTH x HEIGHT) keep in place.
-    Said in a warning; any other NaN or inf stays an error (check_points)."""
+    """``fields`` without the points whose x, y and z are all NaN: the mark of a beam without a
+    return, which organized clouds (a Velodyne's or Ouster's, WIDTH x HEIGHT, as PCL, ROS and
+    their exports to PLY or arrays keep them) hold in place. Said in a warning; any other NaN
+    or inf stays an error (check_points)."""
     import warnings
 
     lower = {k.lower(): k for k in fields}
