@@ -178,3 +178,22 @@ def test_a_prediction_of_a_las_scan_is_a_copy_of_it_with_the_classes(tmp_path, v
     # predicted again over its own output: the names are replaced, not added
     write_las(out, points, labels[::-1].copy(), ["a", "b", "c"], palette(names), confidence, origin, source=out)
     assert [laspy.read(out).header.vlrs.get("ClassificationLookupVlr")[0][i] for i in range(3)] == ["a", "b", "c"]
+
+
+def test_a_confidence_of_the_users_own_is_kept_beside_the_predictions(tmp_path):
+    import laspy
+
+    from zeroseg3d.datasets.las import write_las
+    from zeroseg3d.engine.export import palette
+
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.add_extra_dim(laspy.ExtraBytesParams(name="confidence", type=np.uint8))
+    scan = laspy.LasData(header)
+    scan.x, scan.y, scan.z = XYZ.T
+    scan.confidence = np.full(len(XYZ), 200, np.uint8)
+    scan.write(tmp_path / "scan.las")
+    points, _, origin = read_points(tmp_path / "scan.las")
+    write_las(tmp_path / "out.las", points, np.zeros(len(XYZ), np.int64), ["road"], palette(["road"]),
+              np.full(len(XYZ), 0.25, np.float32), origin, source=tmp_path / "scan.las")
+    out = laspy.read(tmp_path / "out.las")
+    assert (np.asarray(out.confidence) == 200).all() and (np.asarray(out.zeroseg3d_confidence) == 0.25).all()

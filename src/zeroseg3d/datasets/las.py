@@ -164,7 +164,8 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
               source: Path | None = None) -> None:
     """A segmented scan as LAS 1.4 (LAZ when ``path`` ends in .laz). The class index is the
     classification, named in the standard Classification Lookup VLR (15 ASCII characters a
-    name) and in full in a zeroseg3d VLR (JSON); ``confidence`` is a float32 extra dimension.
+    name) and in full in a zeroseg3d VLR (JSON); ``confidence`` is a float32 extra dimension
+    (``zeroseg3d_confidence`` where the source has a ``confidence`` of another type).
 
     From a LAS/LAZ ``source`` (the scan's own file), a copy of it: every attribute, VLR and
     coordinate as they were, formats 0-5 converted to their LAS 1.4 counterparts (6-10: one
@@ -191,10 +192,12 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
     _name_classes(las, class_names)
     las.classification = labels.astype(np.uint8)
     if confidence is not None:
-        if "confidence" not in las.point_format.dimension_names:
-            las.add_extra_dim(laspy.ExtraBytesParams(name="confidence", type=np.float32,
-                                                     description="softmax probability"))
-        las.confidence = confidence.astype(np.float32)
+        name = "confidence"
+        if name in las.point_format.dimension_names and las[name].dtype != np.float32:
+            name = "zeroseg3d_confidence"   # the user's file has a confidence of its own
+        if name not in las.point_format.dimension_names:
+            las.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.float32, description="softmax probability"))
+        las[name] = confidence.astype(np.float32)
     buffer = io.BytesIO()
     las.write(buffer, do_compress=path.suffix.lower() == ".laz")
     atomic_write_bytes(path, buffer.getvalue())
