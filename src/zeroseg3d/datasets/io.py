@@ -159,7 +159,7 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.nda
         return read_nuscenes_bin(path), None, np.zeros(3)
     if suffix == ".bin":
         return read_kitti_bin(path), None, np.zeros(3)
-    if suffix in (".las", ".laz"):
+    if suffix in (".las", ".laz"):   # whole numbers scaled: no NaN marks a missing return
         from zeroseg3d.datasets.las import read_las
 
         return _points_from_fields(read_las(path), path)
@@ -174,8 +174,7 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.nda
         fields = read_pcd(path)
     else:
         raise DataError(path, f"unsupported point file type {suffix!r}; use one of {POINT_SUFFIXES}")
-    fields = _without_missing_returns(fields, path)
-    return _points_from_fields(fields, path)
+    return _points_from_fields(_without_missing_returns(fields, path), path)
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -223,7 +222,7 @@ def _without_missing_returns(fields: dict[str, np.ndarray], path: Path) -> dict[
 
     lower = {k.lower(): k for k in fields}
     if not all(axis in lower for axis in "xyz"):
-        return fields
+        return fields   # _points_from_fields names what is missing
     missing = np.isnan(fields[lower["x"]]) & np.isnan(fields[lower["y"]]) & np.isnan(fields[lower["z"]])
     if not missing.any():
         return fields
@@ -459,8 +458,8 @@ def read_pcd(path: str | Path) -> dict[str, np.ndarray]:
         body = _pcd_decompress(body, need, path)
         # PCL stores the compressed points field by field: every point's x, then every y, ...
         starts = np.cumsum([0] + [count * b for b in field_bytes])
-        return {name: np.frombuffer(body, "<" + codes[i], count=count * counts[i], offset=int(starts[i]))
-                .astype(np.float64) for i, name in kept}
+        return {name: np.frombuffer(body, "<" + codes[i], count=count, offset=int(starts[i])).astype(np.float64)
+                for i, name in kept}
     if mode != "binary":
         raise DataError(path, f"PCD DATA {mode!r} is not supported (use ascii, binary or binary_compressed)")
     if len(body) != need:
@@ -489,7 +488,7 @@ def lzf_decompress(data: bytes, size: int, path: Path) -> bytes:
     """LZF (liblzf's format, as PCL writes it) decompressed to exactly ``size`` bytes. A token
     is a literal run (control byte < 32: that many bytes + 1 follow) or a copy of 3-264 bytes
     from up to 8 KiB back."""
-    if size > 0 and size > 88 * len(data) + 32:   # one 3-byte token yields at most 264 bytes
+    if size > 88 * len(data) + 32:   # one 3-byte token yields at most 264 bytes
         raise DataError(path, f"{len(data)} bytes of LZF data cannot unpack to {size}")
     out = bytearray()
     at, end = 0, len(data)
@@ -504,13 +503,11 @@ def lzf_decompress(data: bytes, size: int, path: Path) -> bytes:
             at += run
         else:
             length = control >> 5
+            if at + (length == 7) >= end:   # a long copy's length byte, then the distance byte
+                raise DataError(path, "damaged LZF data: cut inside a copy token")
             if length == 7:
-                if at >= end:
-                    raise DataError(path, "damaged LZF data: cut inside a copy token")
                 length += data[at]
                 at += 1
-            if at >= end:
-                raise DataError(path, "damaged LZF data: cut inside a copy token")
             back = ((control & 31) << 8) + data[at] + 1
             at += 1
             length += 2

@@ -136,15 +136,22 @@ def _read_exact(file, count: int, path: Path) -> bytes:
 
 def read_las(path: Path) -> dict[str, np.ndarray]:
     """x, y, z (float64, as the file's scales and offsets give them) and intensity of a LAS
-    or LAZ file (laspy; LAZ through lazrs), checked first (:func:`check_las_file`). ASPRS
-    classification codes are not read as labels: they are another taxonomy."""
+    or LAZ file (:func:`open_las`). ASPRS classification codes are not read as labels: they
+    are another taxonomy."""
+    las = open_las(path)
+    fields = {axis: np.asarray(getattr(las, axis), dtype=np.float64) for axis in "xyz"}
+    fields["intensity"] = np.asarray(las.intensity, dtype=np.float64)
+    return fields
+
+
+def open_las(path: Path):
+    """A LAS or LAZ file as laspy's LasData (LAZ through lazrs), its structure checked first
+    (:func:`check_las_file`); DataError naming the file for whatever laspy and lazrs refuse."""
     import laspy
 
     check_las_file(path)
     try:
-        las = laspy.read(path)
-        fields = {axis: np.asarray(getattr(las, axis), dtype=np.float64) for axis in "xyz"}
-        fields["intensity"] = np.asarray(las.intensity, dtype=np.float64)
+        return laspy.read(path)
     except BaseException as exc:  # laspy's and numpy's errors, and lazrs's Rust panics (pyo3's PanicException)
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise
@@ -152,7 +159,6 @@ def read_las(path: Path) -> dict[str, np.ndarray]:
         if type(exc).__name__ == "LazrsError":   # the header and chunk table passed: the points are damaged
             raise DataError(path, f"damaged LAZ: the compressed points do not decode (lazrs: {first})") from None
         raise DataError(path, f"unreadable LAS/LAZ file ({first})") from None
-    return fields
 
 
 LAS_MAX_CLASSES = 256   # a point format 6-10 classification is one byte
@@ -181,8 +187,7 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
     if len(class_names) > LAS_MAX_CLASSES:
         raise ValueError(f"LAS classifications hold {LAS_MAX_CLASSES} classes, not {len(class_names)}")
     if source is not None and source.suffix.lower() in (".las", ".laz"):
-        check_las_file(source)
-        las = laspy.read(source)
+        las = open_las(source)
         if len(las.points) != len(labels):
             raise ValueError(f"{source} holds {len(las.points)} points, the prediction {len(labels)}")
         if las.header.point_format.id < 6:

@@ -11,7 +11,8 @@ from zeroseg3d.datasets.vocabulary import Vocabulary, normalize_name
 from zeroseg3d.errors import ConfigError
 from zeroseg3d.utils.atomic import atomic_write_bytes
 
-FORMATS = ("label", "nuscenes", "ply", "las", "laz")
+LAS_FORMATS = ("las", "laz")
+FORMATS = ("label", "nuscenes", "ply", *LAS_FORMATS)
 
 
 FORMAT_VOCABULARY = {"label": "semantickitti", "nuscenes": "nuscenes"}
@@ -38,7 +39,7 @@ def dataset_raw_ids(class_names: list[str], fmt: str) -> np.ndarray | None:
     ConfigError for names the format cannot store, so that a user learns it before inference."""
     from zeroseg3d.datasets.las import LAS_MAX_CLASSES
 
-    if fmt in ("las", "laz") and len(class_names) > LAS_MAX_CLASSES:
+    if fmt in LAS_FORMATS and len(class_names) > LAS_MAX_CLASSES:
         raise ConfigError(f"{fmt} stores at most {LAS_MAX_CLASSES} classes (a one-byte classification), "
                           f"not {len(class_names)}; export as ply instead")
     index = dataset_classes(class_names, fmt)
@@ -67,7 +68,7 @@ def write_prediction(path_stem: Path, fmt: str, points: np.ndarray, labels: np.n
         path = path_stem.with_name(path_stem.name + ".ply")
         write_ply(path, points, colors=colors[labels], labels=labels.astype(np.int32), origin=origin,
                   confidence=confidence)
-    elif fmt in ("las", "laz"):
+    elif fmt in LAS_FORMATS:
         from zeroseg3d.datasets.las import write_las
 
         path = path_stem.with_name(f"{path_stem.name}.{fmt}")
