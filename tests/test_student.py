@@ -128,7 +128,7 @@ def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(wor
     criterion = MethodCriterion(LossConfig(mcfa_global=False, mcfa_local=False, pseudo_weight=1.0), seen, ~seen)
     torch.manual_seed(0)
     model = create_student(ModelConfig(backbone="small"), 32)
-    predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=120)
+    predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=80)
     seen_points = np.isin(truth, split.seen)
     accuracy = (predicted[seen_points] == truth[seen_points]).mean()
     assert accuracy > 0.95, accuracy

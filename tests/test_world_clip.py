@@ -63,10 +63,12 @@ def test_train_load_and_classify(images, heldout, tmp_path):
     train_world_clip([images], untrained, ClipTrainConfig(steps=0, seed=3), progress=False)
     before = evaluate_world_clip(untrained, [heldout], crops_per_class=20, max_images=6)
     assert quality["pixel_accuracy"] > before["pixel_accuracy"] + 0.1, (quality["pixel_accuracy"], before["pixel_accuracy"])
-    # the same seed gives the same weights
-    again = tmp_path / "b" / "zs3d-test-clip.safetensors"
-    train_world_clip([images], again, config, progress=False)
-    assert again.read_bytes() == out.read_bytes()
+    # the same seed gives the same weights (shown on short runs: each step is the same code)
+    short = ClipTrainConfig(steps=12, batch_size=64, lr=2e-3, warmup=4, seed=3)
+    first_run, second_run = (tmp_path / name / "zs3d-test-clip.safetensors" for name in ("b", "c"))
+    for path in (first_run, second_run):
+        train_world_clip([images], path, short, progress=False)
+    assert first_run.read_bytes() == second_run.read_bytes() != out.read_bytes()
     # the contrastive loss falls below where it started (about ln 17, chance): 2.98 -> 2.55 here
     first = record["loss_curve"][0][0]
     assert record["final_losses"]["i2t"] < 0.9 * first, (record["final_losses"]["i2t"], first)
