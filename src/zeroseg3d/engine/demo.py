@@ -34,7 +34,7 @@ VAL_START = 8
 FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=20, val_frames=3, teacher_steps=700, teacher_images=240,
                 heldout_images=48, epochs_guided=6, epochs_self=2)
 QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=3, val_frames=1, teacher_steps=300, teacher_images=40,
-                 heldout_images=8, epochs_guided=10, epochs_self=2)
+                 heldout_images=8, epochs_guided=8, epochs_self=2)
 
 
 def sequence_names(size: DemoSize) -> tuple[list[str], list[str]]:
