@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import REPO, RESULTS, write_result  # noqa: E402
 
-SCORES = ("miou", "miou_seen", "miou_unseen", "hiou")
+from zeroseg3d.metrics import SCORES  # noqa: E402
 
 
 def run_seed(seed: int, out: Path, reuse: bool) -> dict:
@@ -50,7 +50,7 @@ def run_seed(seed: int, out: Path, reuse: bool) -> dict:
     }
 
 
-def interval(value: float, bounds) -> str:
+def with_interval(value: float, bounds) -> str:
     return f"{value:.1f} [{bounds[0]:.1f}, {bounds[1]:.1f}]"
 
 
@@ -62,10 +62,10 @@ def table(rows: list[dict]) -> list[str]:
              "|---|---|---|---|---|" + "---|" * len(unseen) + "---|---|---|---|---|---|"]
     for r in rows:
         lead = r["student_minus_teacher_view"]["miou_unseen"]
-        lines.append(f"| {r['seed']} | " + " | ".join(interval(r["full"][k], r["full_interval"][k]) for k in SCORES)
+        lines.append(f"| {r['seed']} | " + " | ".join(with_interval(r["full"][k], r["full_interval"][k]) for k in SCORES)
                      + " | " + " | ".join(f"{v:.1f}" for v in r["unseen_classes"].values())
                      + f" | {r['view']['miou']:.1f} | {r['view']['miou_unseen']:.1f} | {r['teacher_view']['miou']:.1f}"
-                     f" | {r['teacher_view']['miou_unseen']:.1f} | {interval(lead[0], lead[1:])} | "
+                     f" | {r['teacher_view']['miou_unseen']:.1f} | {with_interval(lead[0], lead[1:])} | "
                      f"{r['seconds'] / 60:.1f} |")
     if len(rows) > 1:
         def spread(values) -> str:

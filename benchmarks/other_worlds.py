@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, device_description, named_checkpoints  # noqa: E402
 
-SCORES = ("miou", "miou_seen", "miou_unseen", "hiou")
+from zeroseg3d.metrics import SCORES  # noqa: E402
 
 
 def world_of_seed(root: Path, seed: int, streets: int, frames: int, workers: int) -> tuple[Path, list[str]]:

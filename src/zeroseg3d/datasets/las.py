@@ -60,20 +60,19 @@ def check_las_file(path: Path) -> None:
     if compressed and count > _LAZ_MAX_POINTS_PER_BYTE * stored:
         raise DataError(path, f"damaged header: {count} points claimed in {stored} bytes of compressed data")
     if compressed and count:
-        _check_laz_chunk_table(path, header_size, vlr_count, data_offset, count, record_size)
+        _check_laz_chunk_table(path, size, header_size, vlr_count, data_offset, count, record_size)
     if not compressed and count * record_size > stored:
         raise DataError(path, f"damaged header: {count} points of {record_size} bytes claimed, "
                               f"{stored} bytes of point data present")
 
 
-def _check_laz_chunk_table(path: Path, header_size: int, vlr_count: int, data_offset: int, count: int,
+def _check_laz_chunk_table(path: Path, size: int, header_size: int, vlr_count: int, data_offset: int, count: int,
                            record_size: int) -> None:
     """LASzip's chunk table (where each chunk of compressed points starts) against the file:
     lazrs trusts it, and a damaged one made it abort the process on a 26 GB allocation or
     panic (a Rust backtrace on stderr)."""
     import lazrs
 
-    size = path.stat().st_size
     with open(path, "rb") as file:
         file.seek(header_size)
         laszip = None
@@ -162,6 +161,8 @@ def open_las(path: Path):
 
 
 LAS_MAX_CLASSES = 256   # a point format 6-10 classification is one byte
+# LAS 1.4's point format holding what each older one holds, with a one-byte classification
+_LAS_14_FORMAT = {0: 6, 1: 6, 2: 7, 3: 7, 4: 9, 5: 10}
 _CLASSES_VLR = ("zeroseg3d", 1)   # user id and record id of the VLR holding the class names as JSON
 
 
@@ -207,9 +208,6 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
     las.write(buffer, do_compress=path.suffix.lower() == ".laz")
     atomic_write_bytes(path, buffer.getvalue())
 
-
-# LAS 1.4's point format holding what each older one holds, with a one-byte classification
-_LAS_14_FORMAT = {0: 6, 1: 6, 2: 7, 3: 7, 4: 9, 5: 10}
 
 
 def _new_las(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, origin: np.ndarray | None):
