@@ -49,6 +49,7 @@ ROWS = {
     "logit_scale30": ["model.logit_scale_init=30"],
     "batch2": ["train.batch_size=2"],
     "prior025": ["loss.pseudo_prior_power=0.25"],
+    "vote_mass2": ["loss.pseudo_vote_mass_power=2"],
     "no_flips": NO_FLIPS,
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,

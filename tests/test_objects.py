@@ -27,6 +27,23 @@ def test_an_object_takes_its_teacher_majority_everywhere():
     assert (out == -1).all()
 
 
+
+def test_votes_weighted_by_the_unseen_mass_outvote_a_confident_seen_part():
+    # a rider (3 points, the teacher: bicyclist 0.6 of the unseen mass, itself 0.9) on a bicycle
+    # (4 points: the teacher says the seen class bicycle, and among the unseen classes motorcycle
+    # with confidence 0.8, from a mass of only 0.2)
+    xyz = np.c_[np.arange(7) * 0.2, np.zeros(7), np.ones(7)]
+    label = np.array([5, 5, 5, 2, 2, 2, 2])
+    conf = np.array([0.6, 0.6, 0.6, 0.8, 0.8, 0.8, 0.8])
+    mass = np.array([0.9, 0.9, 0.9, 0.2, 0.2, 0.2, 0.2])
+    out, _ = consolidate_objects(xyz, np.ones(7, bool), label, conf, num_classes=6, radius=0.25)
+    assert (out == 2).all()    # 3.2 votes for motorcycle against 1.8
+    out, confidence = consolidate_objects(xyz, np.ones(7, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_weight=mass ** 2)
+    assert (out == 5).all()    # 1.458 against 0.128
+    np.testing.assert_allclose(confidence, 1.458 / (1.458 + 0.128), rtol=1e-6)
+
+
 def test_a_component_too_large_for_an_object_keeps_the_labels_point_by_point():
     # 100 unlabelled points in a 30 m line (ground joining everything): no majority over it
     xyz = np.c_[np.linspace(0, 30, 100), np.zeros(100), np.zeros(100)]

@@ -168,6 +168,10 @@ def test_pseudo_labels_among_the_unseen_classes():
     np.testing.assert_allclose(conf[[0, 2]], [0.3 / 0.4, 0.7 / 0.8], atol=2e-3)
     assert point_labels(out, among=np.array([1, 2]), min_mass=0.0)[0].tolist() == [1, -1, 2, -1, 1]
 
+    from zeroseg3d.teacher.cache import among_mass
+
+    np.testing.assert_allclose(among_mass(out, np.array([1, 2])), [0.4, 0, 0.8, 0, 0.05], atol=2e-3)
+
 
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory):

@@ -32,6 +32,11 @@ class LossConfig:
     # metres) takes its teacher majority, in view or not (teacher/objects.py); 0: per point.
     # On the world, 0.5 labels 72% of the unseen points at 99.5% accuracy (docs/results.md)
     pseudo_object_radius: float = 0.5
+    # each point's vote in its object counts its confidence times the teacher's probability
+    # mass on the classes of pseudo_among to this power: a rider's bicycle, which the teacher
+    # takes for the seen class bicycle, then votes less for the unseen class nearest to it
+    # (motorcycle); 0: every vote counts its confidence alone
+    pseudo_vote_mass_power: float = 0.0
     # in frames without any 3D label (annotation-free) nothing separates objects from the ground
     # they stand on but geometry: points this close (metres) to the local ground keep their own
     # labels and the rest vote as objects (teacher/objects.py); 0: no objects in such frames
@@ -69,6 +74,8 @@ class LossConfig:
             raise ConfigError(f"loss.pseudo_among must be 'unseen' or 'all', not {self.pseudo_among!r}")
         if self.pseudo_object_radius < 0:
             raise ConfigError(f"loss.pseudo_object_radius must be >= 0, not {self.pseudo_object_radius}")
+        if not 0.0 <= self.pseudo_vote_mass_power <= 4.0:
+            raise ConfigError(f"loss.pseudo_vote_mass_power must be in [0, 4], not {self.pseudo_vote_mass_power}")
         if not 0.0 <= self.pseudo_prior_power <= 1.0:
             raise ConfigError(f"loss.pseudo_prior_power must be in [0, 1], not {self.pseudo_prior_power}")
         if self.pseudo_object_ground < 0:

@@ -186,6 +186,15 @@ def point_labels(outputs: dict[str, torch.Tensor], among: np.ndarray | None = No
     return label, conf
 
 
+def among_mass(outputs: dict[str, torch.Tensor], among: np.ndarray) -> np.ndarray:
+    """(N,) the teacher's probability mass on the classes ``among`` at each point of a cached
+    frame (0 where no camera sees it)."""
+    mass = np.zeros(len(outputs["point_label"]), np.float32)
+    view = outputs["view_index"].numpy().astype(np.int64)
+    mass[view] = outputs["view_probs"].float().numpy()[:, np.asarray(among, np.int64)].sum(1)
+    return mass
+
+
 def class_prior(frames, cache: TeacherCache, among: np.ndarray, seen, min_mass: float = 0.0,
                 max_frames: int = 200) -> np.ndarray:
     """(len(among),) the teacher's mean probability of each class of ``among`` (renormalised

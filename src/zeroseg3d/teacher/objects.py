@@ -100,12 +100,15 @@ def component_extents(xyz: np.ndarray, component: np.ndarray, count: int) -> tup
 
 def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarray, conf: np.ndarray,
                         num_classes: int, radius: float, max_extent: float = 15.0,
-                        ground_height: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                        ground_height: float = 0.0,
+                        vote_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels (N,) and confidences (N,) of the ``unlabelled`` points from the majority of the
     teacher's ``label``/``conf`` (-1: none) over each connected component of them; the other
     points get -1 and 0. A component without any teacher label stays unlabelled; one larger
     than ``max_extent`` metres keeps the teacher's labels point by point, and so do the points
-    within ``ground_height`` (> 0) metres of the ground (``ground_mask``)."""
+    within ``ground_height`` (> 0) metres of the ground (``ground_mask``). ``vote_weight`` (N,)
+    multiplies each point's confidence in its component's vote (the winner's share is then a
+    share of the weighted votes)."""
     out_label = np.full(len(xyz), -1, np.int64)
     out_conf = np.zeros(len(xyz), np.float32)
     if ground_height > 0:
@@ -119,8 +122,9 @@ def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarr
     component = components(xyz[rows], radius)
     count = component.max() + 1
     voted = label[rows] >= 0
+    strength = conf[rows] if vote_weight is None else conf[rows] * vote_weight[rows]
     # bincount and scatter_reduce: the sums and extents of np.add.at / np.minimum.at, 10x faster
-    votes = np.bincount(component[voted] * num_classes + label[rows][voted], conf[rows][voted],
+    votes = np.bincount(component[voted] * num_classes + label[rows][voted], strength[voted],
                         count * num_classes).reshape(count, num_classes)
     total = votes.sum(1)
     winner = votes.argmax(1)
