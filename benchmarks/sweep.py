@@ -49,7 +49,9 @@ ROWS = {
     "logit_scale30": ["model.logit_scale_init=30"],
     "batch2": ["train.batch_size=2"],
     "prior025": ["loss.pseudo_prior_power=0.25"],
-    "vote_mass2": ["loss.pseudo_vote_mass_power=2"],
+    # object votes counting every point's confidence alone (the default weighs them by the
+    # teacher's unseen-class mass squared)
+    "no_vote_mass": ["loss.pseudo_vote_mass_power=0"],
     "no_flips": NO_FLIPS,
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,

@@ -574,9 +574,10 @@ def test_what_every_epoch_shares_is_computed_once_per_frame_and_kept(tiny_run, t
         again = train_set[1]
     np.testing.assert_array_equal(again.point_extras["teacher_label"], computed.point_extras["teacher_label"])
     # other settings, another folder
-    train_set.vote_mass_power = 2.0
+    power = train_set.vote_mass_power
+    train_set.vote_mass_power = power + 1.0
     assert train_set._kept_cache().key != key
-    train_set.vote_mass_power = 0.0
+    train_set.vote_mass_power = power
     assert train_set._kept_cache().key == key
     train_set.object_radius += 1.0
     assert train_set._kept_cache().key != key
