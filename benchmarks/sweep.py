@@ -6,7 +6,9 @@ many cores runs a dozen in the time the 2-core CPU runs one), and evaluated on t
 validation frames. The table keeps the mean over seeds, their spread, and each row's change
 from ``base`` (or the row ``--against`` names) with a paired bootstrap interval over streets
 (the same resampled streets for both), scored with the row's own seen/unseen split. With ``--prepare``, a missing world or teacher cache is made first (the teacher's
-weights must be there: runs/demo/teacher). Writes benchmarks/results/sweep[-SUFFIX].{json,md}.
+weights must be there: runs/demo/teacher). With ``--reuse``, runs already finished in
+DEMO/sweep/ROW_seedS are read instead of trained again. Writes
+benchmarks/results/sweep[-SUFFIX].{json,md}.
 
     python benchmarks/sweep.py [--demo runs/demo] [--rows base steps2x] [--seeds 0 1] [--parallel 4]
     python benchmarks/sweep.py --rows annotation_free annotation_free_no_flips --against annotation_free
@@ -138,6 +140,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "sweep"), help="result files, without suffix")
     parser.add_argument("--against", default="base", choices=list(ROWS),
                         help="the row every other row's change is measured from")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the runs already finished in DEMO/sweep/ROW_seedS instead of training them again")
     parser.add_argument("--base-from", metavar="FOLDER",
                         help="take the --against row from runs already trained with its configuration, "
                              "DEMO/FOLDER_seedS (e.g. ablation/objects_among), instead of training it")
@@ -155,6 +159,16 @@ def main() -> None:
         rows[args.against] = [{**load_metrics(demo / f"{args.base_from}_seed{seed}"), "seed": seed,
                                "seconds": None, "steps": None, "from": args.base_from} for seed in args.seeds]
         jobs = [job for job in jobs if job[0] != args.against]
+    if args.reuse:
+        from zeroseg3d.engine.evaluate import load_metrics
+
+        done = [job for job in jobs if (demo / "sweep" / f"{job[0]}_seed{job[2]}" / "metrics.json").is_file()]
+        for name, _, seed in done:
+            rows.setdefault(name, []).append({**load_metrics(demo / "sweep" / f"{name}_seed{seed}"), "seed": seed,
+                                              "seconds": None, "steps": None})
+        jobs = [job for job in jobs if job not in done]
+        if done:
+            write(summarise(rows, args.seeds, demo, args.against), Path(args.out), started, args.seeds, args.against)
     for name, seed, metrics in train_students(demo, jobs, "sweep", args.parallel, args.threads, args.workers):
         if metrics is None:
             continue
