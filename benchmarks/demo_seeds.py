@@ -41,6 +41,8 @@ def run_seed(seed: int, out: Path, reuse: bool) -> dict:
         "seed": seed, "folder": str(out), "reused": reuse,
         "metrics_written": time.strftime("%Y-%m-%d %H:%M", time.localtime(metrics_path.stat().st_mtime)),
         "seconds": metrics["seconds"],
+        # a demo run into a folder that already holds its world and teacher skips those stages
+        "stages_reused": [name for name, seconds in metrics["stages"].items() if seconds == 0.0],
         "full": {k: metrics[k] for k in SCORES}, "full_interval": {k: metrics["interval"][k] for k in SCORES},
         "view": {k: metrics["fov"][k] for k in SCORES},
         "unseen_classes": {name: metrics["per_class"][name] for name in metrics["unseen_classes"]},
@@ -95,6 +97,10 @@ def main() -> None:
     lines = ["# The whole demo on worlds of other seeds (`zeroseg3d demo --seed S`)", "",
              "Each seed draws its own world, teacher and student; 60 validation frames of 20 streets of that world, "
              "full scan unless marked view; 95% bootstrap intervals over streets.", "", *table(rows)]
+    reused = [f"seed {r['seed']}: {', '.join(r['stages_reused'])}" for r in rows if r["stages_reused"]]
+    if reused:
+        lines += ["", "Minutes are the run's own; these stages were already done in its folder and skipped: "
+                  + "; ".join(reused) + "."]
     atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
