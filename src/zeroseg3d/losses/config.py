@@ -37,7 +37,7 @@ class LossConfig:
     # takes for the seen class bicycle, then votes less for the unseen class nearest to it
     # (motorcycle); 0: every vote counts its confidence alone. On the world whose teacher mixes
     # them up, 2 adds 9 points of unseen mIoU; on three others it changes few labels and moves
-    # unseen mIoU by -1.8 to +0.5 (docs/results.md)
+    # unseen mIoU by -1.5 to +1.2 (docs/results.md)
     pseudo_vote_mass_power: float = 2.0
     # in frames without any 3D label (annotation-free) nothing separates objects from the ground
     # they stand on but geometry: points this close (metres) to the local ground keep their own
