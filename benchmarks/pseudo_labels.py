@@ -96,8 +96,8 @@ def main() -> None:
                     "fate": {names[u]: {"points": int(truth[u]), "right": int(matrix[u, u]),
                                         "as": {names[k]: int(matrix[u, k]) for k in unseen if k != u and matrix[u, k]},
                                         "unlabelled": int(truth[u] - matrix[u].sum())} for u in unseen}})
-                print(f"{source_name:8s} {rule:16s} objects {radius} vote mass^{vote_power:g}: coverage {rows[-1]['coverage']:.3f}, "
-                      f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
+                print(f"{source_name:8s} {rule:16s} objects {radius} vote mass^{vote_power:g}: "
+                      f"coverage {rows[-1]['coverage']:.3f}, accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     out = Path(args.out)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=2))
     unseen_names = [names[u] for u in unseen]

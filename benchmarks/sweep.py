@@ -128,6 +128,8 @@ def write(table: list[dict], path: Path, started: float, seeds: list[int], again
 
 
 def main() -> None:
+    from zeroseg3d.engine.evaluate import load_metrics
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", default="runs/demo")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -153,19 +155,19 @@ def main() -> None:
     jobs = sorted(((name, ROWS[name], seed) for name in args.rows for seed in args.seeds),
                   key=lambda j: -COST.get(j[0], 1))
     rows: dict[str, list[dict]] = {}
-    if args.base_from:
-        from zeroseg3d.engine.evaluate import load_metrics
 
-        rows[args.against] = [{**load_metrics(demo / f"{args.base_from}_seed{seed}"), "seed": seed,
-                               "seconds": None, "steps": None, "from": args.base_from} for seed in args.seeds]
+    def trained(folder: Path, seed: int, **extra) -> dict:
+        """A run finished before, as the table takes it (its time and steps not known)."""
+        return {**load_metrics(folder), "seed": seed, "seconds": None, "steps": None, **extra}
+
+    if args.base_from:
+        rows[args.against] = [trained(demo / f"{args.base_from}_seed{seed}", seed, **{"from": args.base_from})
+                              for seed in args.seeds]
         jobs = [job for job in jobs if job[0] != args.against]
     if args.reuse:
-        from zeroseg3d.engine.evaluate import load_metrics
-
         done = [job for job in jobs if (demo / "sweep" / f"{job[0]}_seed{job[2]}" / "metrics.json").is_file()]
         for name, _, seed in done:
-            rows.setdefault(name, []).append({**load_metrics(demo / "sweep" / f"{name}_seed{seed}"), "seed": seed,
-                                              "seconds": None, "steps": None})
+            rows.setdefault(name, []).append(trained(demo / "sweep" / f"{name}_seed{seed}", seed))
         jobs = [job for job in jobs if job not in done]
         if done:
             write(summarise(rows, args.seeds, demo, args.against), Path(args.out), started, args.seeds, args.against)

@@ -27,7 +27,6 @@ def test_an_object_takes_its_teacher_majority_everywhere():
     assert (out == -1).all()
 
 
-
 def test_votes_weighted_by_the_unseen_mass_outvote_a_confident_seen_part():
     # a rider (3 points, the teacher: bicyclist 0.6 of the unseen mass, itself 0.9) on a bicycle
     # (4 points: the teacher says the seen class bicycle, and among the unseen classes motorcycle

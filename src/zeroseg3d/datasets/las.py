@@ -209,7 +209,6 @@ def write_las(path: Path, points: np.ndarray, labels: np.ndarray, class_names: l
     atomic_write_bytes(path, buffer.getvalue())
 
 
-
 def _new_las(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, origin: np.ndarray | None):
     import laspy
 
