@@ -15,10 +15,25 @@ KITTI = SHARED / "data" / "semantickitti"
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description() -> dict:
+    """The machine a result was measured on: the CPU model and whether it multiplies bfloat16 in
+    hardware (zeroseg3d's CPU bfloat16 paths run only there by default), threads, torch, the GPU."""
     import torch
 
-    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+    from zeroseg3d.utils.device import native_bf16
+
+    info = {"cpu": cpu_model(), "cpu_bf16_units": native_bf16(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
