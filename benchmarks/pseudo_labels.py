@@ -9,10 +9,13 @@ teacher's probability mass on the unseen classes to the powers ``--vote-mass-pow
 on the points whose 3D label is an unseen class (the points that are unlabelled in training):
 coverage (the share that gets a pseudo label at the training threshold) and accuracy, and per
 unseen class the precision of the labels and how many points get them. Writes
-benchmarks/results/pseudo_labels.{json,md} (or --out's).
+benchmarks/results/pseudo_labels.{json,md} (or --out's). Dotted overrides of the demo's config
+(e.g. another teacher read-out with its own cache_dir) come before the options; the teacher's
+cache for them must exist (`zeroseg3d teacher runs/demo/student/config.yaml OVERRIDES --split
+train`).
 
-    python benchmarks/pseudo_labels.py [--demo runs/demo] [--split train] [--prior-powers 0.25 0.5]
-                                       [--vote-mass-powers 1 2]
+    python benchmarks/pseudo_labels.py [KEY=VALUE ...] [--demo runs/demo] [--split train]
+                                       [--prior-powers 0.25 0.5] [--vote-mass-powers 1 2]
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ def main() -> None:
     parser.add_argument("--vote-mass-powers", type=float, nargs="*", default=[],
                         help="also object votes weighted by the unseen classes' probability mass to these powers")
     parser.add_argument("--out", default=str(RESULTS / "pseudo_labels"), help="result files, without suffix")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides of the demo's config")
     args = parser.parse_args()
     started = time.time()
-    config = world_config(Path(args.demo), FULL, 0)
+    config = world_config(Path(args.demo), FULL, 0, args.overrides)
     dataset = build_dataset(config.data, args.split)
     names = dataset.vocabulary.names
     split = class_split(config, dataset.vocabulary)
