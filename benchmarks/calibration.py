@@ -9,7 +9,6 @@ Writes benchmarks/results/calibration.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, device_description  # noqa: E402
+from common import RESULTS, write_result  # noqa: E402
 
 
 def main() -> None:
@@ -64,9 +63,7 @@ def main() -> None:
                          "unseen_per_class": {k: metrics["per_class"][k] for k in metrics["unseen_classes"]}})
             print(f"{path} gamma {gamma}: mIoU {metrics['miou']:.1f}, seen {metrics['miou_seen']:.1f}, "
                   f"unseen {metrics['miou_unseen']:.1f}, hIoU {metrics['hiou']:.1f}", flush=True)
-    result = {"benchmark": "calibration", "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              "seconds": round(time.time() - started, 1), "rows": json_safe(rows)}
-    atomic_write_text(RESULTS / "calibration.json", json.dumps(result, indent=2))
+    write_result("calibration", {"seconds": round(time.time() - started, 1), "rows": json_safe(rows)})
     lines = ["# Calibrated stacking: seen logits minus gamma (validation, full scan)", "",
              "| checkpoint | gamma | mIoU | seen | unseen | hIoU |", "|---|---|---|---|---|---|"]
     lines += [f"| {Path(r['checkpoint']).parent.parent.name} | {r['gamma']:g} | {r['miou']:.1f} | {r['miou_seen']:.1f} | "

@@ -14,7 +14,6 @@ bootstrap intervals over streets. Writes benchmarks/results/other_worlds.{json,m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, device_description, named_checkpoints  # noqa: E402
+from common import RESULTS, named_checkpoints, write_result  # noqa: E402
 
 from zeroseg3d.metrics import SCORES  # noqa: E402
 
@@ -73,9 +72,8 @@ def main() -> None:
             "interval": {k: np.mean([m["interval"][k] for m in group], axis=0).tolist() for k in SCORES},
             "unseen_iou": {c: float(np.mean([m["per_class"][c] or 0.0 for m in group])) for c in unseen},
             "frames": args.streets * args.frames, "streets": args.streets})
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps(json_safe(
-        {"benchmark": "other_worlds", "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
-         "seconds": round(time.time() - started, 1), "checkpoints": args.checkpoints, "rows": table}), indent=2))
+    write_result("other_worlds", json_safe({"seconds": round(time.time() - started, 1), "checkpoints": args.checkpoints,
+                                            "rows": table}), args.out.with_suffix(".json"))
     unseen = list(table[0]["unseen_iou"])
     lines = [f"# Students on worlds of other seeds ({args.streets} streets x {args.frames} frames each)", "",
              "Mean over the checkpoints of a name ± spread; bootstrap 95% interval over streets (mean of the "

@@ -5,7 +5,8 @@ pseudo labels: per frame or consolidated over time, the teacher's argmax (`all`)
 probable unseen class (`among`; also after dividing each unseen class by its prior, the
 teacher's mean probability of it on the unlabelled points, to the powers ``--prior-powers``),
 per point or voted over objects of unlabelled points (each point's vote also weighted by the
-teacher's probability mass on the unseen classes to the powers ``--vote-mass-powers``). Counted
+teacher's probability mass on the unseen classes to the powers ``--vote-mass-powers``, each
+also with the weights only taking labels away: ``loss.pseudo_vote_agree``). Counted
 on the points whose 3D label is an unseen class (the points that are unlabelled in training):
 coverage (the share that gets a pseudo label at the training threshold) and accuracy, and per
 unseen class the precision of the labels and how many points get them. Writes
@@ -67,9 +68,9 @@ def main() -> None:
         rules = [("all", None, 0.0), ("among", None, 0.0)] + [
             (f"among, prior^{power:g}", prior_weights(prior, power), power) for power in args.prior_powers]
         for rule, weights, power in rules:
-            votes = [(0.0, 0.0), (args.radius, 0.0)] + [
-                (args.radius, p) for p in args.vote_mass_powers if rule != "all"]
-            for radius, vote_power in votes:
+            votes = [(0.0, 0.0, False), (args.radius, 0.0, False)] + [
+                (args.radius, p, agree) for p in args.vote_mass_powers for agree in (False, True) if rule != "all"]
+            for radius, vote_power, agree in votes:
                 matrix = np.zeros((len(names), len(names)), np.int64)
                 total = 0
                 truth = np.zeros(len(names), np.int64)
@@ -81,7 +82,7 @@ def main() -> None:
                     if radius > 0:
                         vote_weight = among_mass(outputs, unseen) ** vote_power if vote_power else None
                         label, conf = consolidate_objects(frame.xyz, hidden, label, conf, len(names), radius,
-                                                          vote_weight=vote_weight)
+                                                          vote_weight=vote_weight, vote_agree=agree)
                     used = hidden & (label >= 0) & (conf >= threshold) & np.isin(label, unseen)
                     total += int(hidden.sum())
                     truth += np.bincount(frame.labels[hidden], minlength=len(names))
@@ -89,7 +90,7 @@ def main() -> None:
                 labelled = matrix[:, unseen].sum(0)
                 rows.append({
                     "labels": source_name, "rule": rule, "object_radius": radius, "prior_power": power,
-                    "vote_mass_power": vote_power,
+                    "vote_mass_power": vote_power, "vote_agree": agree,
                     "prior": {names[u]: float(v) for u, v in zip(unseen, prior)},
                     "coverage": float(matrix.sum() / max(total, 1)),
                     "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
@@ -100,7 +101,7 @@ def main() -> None:
                     "fate": {names[u]: {"points": int(truth[u]), "right": int(matrix[u, u]),
                                         "as": {names[k]: int(matrix[u, k]) for k in unseen if k != u and matrix[u, k]},
                                         "unlabelled": int(truth[u] - matrix[u].sum())} for u in unseen}})
-                print(f"{source_name:8s} {rule:16s} objects {radius} vote mass^{vote_power:g}: "
+                print(f"{source_name:8s} {rule:16s} objects {radius} vote mass^{vote_power:g}{' agree' if agree else ''}: "
                       f"coverage {rows[-1]['coverage']:.3f}, accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     out = Path(args.out)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=2))
@@ -108,18 +109,20 @@ def main() -> None:
     lines = [f"# Pseudo labels on the unseen-class points of {args.demo}'s {args.split} frames "
              f"({len(dataset)} frames, {rows[0]['unseen_points']} points, threshold {threshold}; "
              f"{time.time() - started:.0f} s)", "",
-             "| labels | rule | objects | vote mass power | coverage | accuracy | "
+             "| labels | rule | objects | vote mass power | agree | coverage | accuracy | "
              + " | ".join(f"{n}: precision (points)" for n in unseen_names) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(unseen_names)]
+             "|---|---|---|---|---|---|---|" + "---|" * len(unseen_names)]
     for row in rows:
         cells = [f"{row['precision'][n]:.2f} ({row['labelled_points'][n]})" if row["precision"][n] is not None
                  else "- (0)" for n in unseen_names]
         lines.append(f"| {row['labels']} | {row['rule']} | {row['object_radius'] or '-'} | "
-                     f"{row['vote_mass_power'] if row['object_radius'] else '-'} | {100 * row['coverage']:.1f}% | "
+                     f"{row['vote_mass_power'] if row['object_radius'] else '-'} | "
+                     f"{row['vote_agree'] if row['object_radius'] else '-'} | {100 * row['coverage']:.1f}% | "
                      f"{100 * row['accuracy']:.1f}% | " + " | ".join(cells) + " |")
     for row in (r for r in rows if r["labels"] == "temporal" and r["rule"] == "among" and r["object_radius"]):
         lines += ["", f"What each unseen class's points are taught ({row['labels']} labels, rule {row['rule']}, "
-                  f"objects {row['object_radius']}, vote mass power {row['vote_mass_power']:g}):", "",
+                  f"objects {row['object_radius']}, vote mass power {row['vote_mass_power']:g}, "
+                  f"agree {row['vote_agree']}):", "",
                   "| class | points | labelled right | labelled as another class | unlabelled |", "|---|---|---|---|---|"]
         for name, fate in row["fate"].items():
             other = ", ".join(f"{k} {v}" for k, v in sorted(fate["as"].items(), key=lambda kv: -kv[1])) or "-"

@@ -17,7 +17,6 @@ benchmarks/results/sweep[-SUFFIX].{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from ablation import ROWS as ABLATION_ROWS  # noqa: E402
 from ablation import paired_change, row_entry  # noqa: E402
-from common import RESULTS, device_description, train_students  # noqa: E402
+from common import RESULTS, device_description, train_students, write_result  # noqa: E402
 
 SCHEDULE_2X = ["train.epochs_guided=12", "train.epochs_self=4"]
 SCHEDULE_4X = ["train.epochs_guided=24", "train.epochs_self=8"]
@@ -54,6 +53,8 @@ ROWS = {
     # object votes counting every point's confidence alone (the default weighs them by the
     # teacher's unseen-class mass squared)
     "no_vote_mass": ["loss.pseudo_vote_mass_power=0"],
+    # the weights only take object labels away (loss.pseudo_vote_agree)
+    "vote_agree": ["loss.pseudo_vote_agree=true"],
     "no_flips": NO_FLIPS,
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
@@ -104,10 +105,8 @@ def write(table: list[dict], path: Path, started: float, seeds: list[int], again
     from zeroseg3d.utils.atomic import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": path.stem, "device": device_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              "seconds": round(time.time() - started, 1), "rows": json_safe(table)}
-    atomic_write_text(path.with_suffix(".json"), json.dumps(result, indent=2))
-    lines = [f"# Student settings on the demo's world ({len(seeds)} seeds, {result['device'].get('gpu', 'CPU')})", "",
+    write_result(path.stem, {"seconds": round(time.time() - started, 1), "rows": json_safe(table)}, path.with_suffix(".json"))
+    lines = [f"# Student settings on the demo's world ({len(seeds)} seeds, {device_description().get('gpu', 'CPU')})", "",
              f"Mean over seeds ± spread, 60 validation frames of 20 streets, full scan; change from `{against}` with its "
              "paired bootstrap interval over streets.", "",
              "| row | steps | s/run | mIoU | seen | unseen | hIoU | view mIoU | change: mIoU | seen | unseen | hIoU |",

@@ -42,6 +42,42 @@ def test_votes_weighted_by_the_unseen_mass_outvote_a_confident_seen_part():
     assert (out == 5).all()    # 1.458 against 0.128
     np.testing.assert_allclose(confidence, 1.458 / (1.458 + 0.128), rtol=1e-6)
 
+    # agreeing, the weights can only take the label away: the bicycle's majority stands, with
+    # the smaller of its shares (3.2 / 5 unweighted, 0.128 / 1.586 weighted): under any threshold
+    out, confidence = consolidate_objects(xyz, np.ones(7, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_weight=mass ** 2, vote_agree=True)
+    assert (out == 2).all()
+    np.testing.assert_allclose(confidence, 0.128 / 1.586, rtol=1e-6)
+
+
+def test_agreeing_weights_cannot_hand_an_object_to_another_class():
+    # a truck of 10 points: 8 vote truck (3) with 0.6 on a mass of 0.3, 2 vote bicyclist (5)
+    # with 0.9 on a mass of 0.95 (the teacher's confident mistake on a small part)
+    xyz = np.c_[np.arange(10) * 0.2, np.zeros(10), np.ones(10)]
+    label = np.array([3] * 8 + [5] * 2)
+    conf = np.array([0.6] * 8 + [0.9] * 2)
+    mass = np.array([0.3] * 8 + [0.95] * 2)
+    weighted = 8 * 0.6 * 0.3 ** 2, 2 * 0.9 * 0.95 ** 2        # truck 0.432, bicyclist 1.6245
+    out, confidence = consolidate_objects(xyz, np.ones(10, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_weight=mass ** 2)
+    assert (out == 5).all()    # the weights alone flip it
+    np.testing.assert_allclose(confidence, weighted[1] / sum(weighted), rtol=1e-6)
+    out, confidence = consolidate_objects(xyz, np.ones(10, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_weight=mass ** 2, vote_agree=True)
+    assert (out == 3).all()    # 4.8 unweighted votes against 1.8
+    np.testing.assert_allclose(confidence, weighted[0] / sum(weighted), rtol=1e-6)
+    # where both agree the confidence is the smaller share: here the unweighted one
+    mass[:] = 1.0
+    out, confidence = consolidate_objects(xyz, np.ones(10, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_weight=mass ** 2, vote_agree=True)
+    assert (out == 3).all()
+    np.testing.assert_allclose(confidence, 4.8 / 6.6, rtol=1e-6)
+    # without weights the rule has nothing to agree with
+    out, confidence = consolidate_objects(xyz, np.ones(10, bool), label, conf, num_classes=6, radius=0.25,
+                                          vote_agree=True)
+    assert (out == 3).all()
+    np.testing.assert_allclose(confidence, 4.8 / 6.6, rtol=1e-6)
+
 
 def test_a_component_too_large_for_an_object_keeps_the_labels_point_by_point():
     # 100 unlabelled points in a 30 m line (ground joining everything): no majority over it

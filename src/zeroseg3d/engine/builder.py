@@ -97,6 +97,7 @@ def build_setup(config: Config, progress: bool = True) -> Setup:
                                 pseudo_weights=weights,
                                 object_radius=config.loss.pseudo_object_radius,
                                 vote_mass_power=config.loss.pseudo_vote_mass_power,
+                                vote_agree=config.loss.pseudo_vote_agree,
                                 object_ground=config.loss.pseudo_object_ground)
     torch.manual_seed(config.run.seed)
     model = create_student(config.model, text.shape[1], device)

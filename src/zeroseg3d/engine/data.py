@@ -35,7 +35,8 @@ class SegmentationSet(torch.utils.data.Dataset):
     ``pseudo_among`` (default: of all classes; see teacher.cache.point_labels; their
     probabilities times ``pseudo_weights``, one per class of ``pseudo_among``), voted over
     each object of unlabelled points when ``object_radius`` > 0 (teacher.objects; each vote
-    weighted by the teacher's mass on ``pseudo_among`` to ``vote_mass_power``); in a frame
+    weighted by the teacher's mass on ``pseudo_among`` to ``vote_mass_power``; with
+    ``vote_agree`` the weights only take labels away); in a frame
     without 3D labels, objects are what stands more than ``object_ground`` metres above the
     ground (0: none). Those pseudo labels, and where the frame's pairs read the teacher's
     patches, are the same in every epoch: each frame's are computed once and kept beside the
@@ -45,13 +46,14 @@ class SegmentationSet(torch.utils.data.Dataset):
                  cache: TeacherCache | None = None, training: bool = True, seed: int = 0,
                  label_cache: TeacherCache | None = None, pseudo_among: np.ndarray | None = None,
                  pseudo_min_mass: float = 0.0, object_radius: float = 0.0, object_ground: float = 0.0,
-                 pseudo_weights: np.ndarray | None = None, vote_mass_power: float = 0.0):
+                 pseudo_weights: np.ndarray | None = None, vote_mass_power: float = 0.0,
+                 vote_agree: bool = False):
         self.frames, self.builder, self.split = frames, builder, split
         self.cache, self.training, self.seed = cache, training, seed
         self.label_cache = label_cache if label_cache is not None else cache
         self.pseudo_among, self.pseudo_min_mass, self.pseudo_weights = pseudo_among, pseudo_min_mass, pseudo_weights
         self.object_radius, self.object_ground = object_radius, object_ground
-        self.vote_mass_power = vote_mass_power
+        self.vote_mass_power, self.vote_agree = vote_mass_power, vote_agree
         self.kept = None if self.cache is None else self._kept_cache()
         self.epoch = 0
         self.self_labels: dict[str, np.ndarray] = {}
@@ -106,7 +108,8 @@ class SegmentationSet(torch.utils.data.Dataset):
                     "among": None if self.pseudo_among is None else [int(c) for c in self.pseudo_among],
                     "weights": None if self.pseudo_weights is None else [float(w) for w in self.pseudo_weights],
                     "min_mass": float(self.pseudo_min_mass), "radius": float(self.object_radius),
-                    "ground": float(self.object_ground), "vote_mass_power": float(self.vote_mass_power)}
+                    "ground": float(self.object_ground), "vote_mass_power": float(self.vote_mass_power),
+                    "vote_agree": bool(self.vote_agree)}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
         return TeacherCache(self.label_cache.root / "kept" / key, key)
 
@@ -139,7 +142,8 @@ class SegmentationSet(torch.utils.data.Dataset):
             if self.vote_mass_power > 0 and self.pseudo_among is not None:
                 vote_weight = among_mass(labels, self.pseudo_among) ** self.vote_mass_power
             label, conf = consolidate_objects(frame.xyz, unlabelled, label, conf, self.frames.vocabulary.num_classes,
-                                              self.object_radius, ground_height=ground, vote_weight=vote_weight)
+                                              self.object_radius, ground_height=ground, vote_weight=vote_weight,
+                                              vote_agree=self.vote_agree)
         conf = conf.astype(np.float32)
         try:
             taps, weights, patch, _ = patch_taps(outputs, sample.pairing, frame.cameras)

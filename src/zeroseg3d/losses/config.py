@@ -39,6 +39,10 @@ class LossConfig:
     # them up, 2 adds 9 points of unseen mIoU; on three others it changes few labels and moves
     # unseen mIoU by -1.5 to +1.2 (docs/results.md)
     pseudo_vote_mass_power: float = 2.0
+    # true: the weights only take an object's label away, never give it another (the label is
+    # the unweighted votes' winner, its confidence the smaller of its unweighted and weighted
+    # shares); false: the weighted votes' winner and share
+    pseudo_vote_agree: bool = False
     # in frames without any 3D label (annotation-free) nothing separates objects from the ground
     # they stand on but geometry: points this close (metres) to the local ground keep their own
     # labels and the rest vote as objects (teacher/objects.py); 0: no objects in such frames

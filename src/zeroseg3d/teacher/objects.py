@@ -100,15 +100,17 @@ def component_extents(xyz: np.ndarray, component: np.ndarray, count: int) -> tup
 
 def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarray, conf: np.ndarray,
                         num_classes: int, radius: float, max_extent: float = 15.0,
-                        ground_height: float = 0.0,
-                        vote_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                        ground_height: float = 0.0, vote_weight: np.ndarray | None = None,
+                        vote_agree: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Labels (N,) and confidences (N,) of the ``unlabelled`` points from the majority of the
     teacher's ``label``/``conf`` (-1: none) over each connected component of them; the other
     points get -1 and 0. A component without any teacher label stays unlabelled; one larger
     than ``max_extent`` metres keeps the teacher's labels point by point, and so do the points
     within ``ground_height`` (> 0) metres of the ground (``ground_mask``). ``vote_weight`` (N,)
     multiplies each point's confidence in its component's vote (the winner's share is then a
-    share of the weighted votes)."""
+    share of the weighted votes). With ``vote_agree`` the weights can only take an object's
+    label away, never give it another: the label is the winner of the unweighted votes, and its
+    confidence the smaller of its shares of the unweighted and the weighted votes."""
     out_label = np.full(len(xyz), -1, np.int64)
     out_conf = np.zeros(len(xyz), np.float32)
     if ground_height > 0:
@@ -122,16 +124,20 @@ def consolidate_objects(xyz: np.ndarray, unlabelled: np.ndarray, label: np.ndarr
     component = components(xyz[rows], radius)
     count = component.max() + 1
     voted = label[rows] >= 0
-    strength = conf[rows] if vote_weight is None else conf[rows] * vote_weight[rows]
     # bincount and scatter_reduce: the sums and extents of np.add.at / np.minimum.at, 10x faster
-    votes = np.bincount(component[voted] * num_classes + label[rows][voted], strength[voted],
-                        count * num_classes).reshape(count, num_classes)
-    total = votes.sum(1)
-    winner = votes.argmax(1)
-    share = votes[np.arange(count), winner] / np.maximum(total, 1e-12)
+    cell = component[voted] * num_classes + label[rows][voted]
+    votes = np.bincount(cell, conf[rows][voted], count * num_classes).reshape(count, num_classes)
+    share = votes / np.maximum(votes.sum(1, keepdims=True), 1e-12)          # (objects, classes)
+    if vote_weight is not None:
+        weighted = np.bincount(cell, (conf[rows] * vote_weight[rows])[voted],
+                               count * num_classes).reshape(count, num_classes)
+        weighted /= np.maximum(weighted.sum(1, keepdims=True), 1e-12)
+        share = np.minimum(share, weighted) if vote_agree else weighted
+    winner = (votes if vote_agree else share).argmax(1)
+    share = share[np.arange(count), winner]
     low, high = component_extents(xyz[rows], component, count)
     small = np.linalg.norm(high - low, axis=1)[component] <= max_extent
-    vote = small & (total[component] > 0)
+    vote = small & (share[component] > 0)   # an object without votes stays unlabelled
     out_label[rows[vote]] = winner[component[vote]]
     out_conf[rows[vote]] = share[component[vote]]
     own = ~small
