@@ -66,8 +66,9 @@ def test_agreeing_weights_cannot_hand_an_object_to_another_class():
                                           vote_weight=mass ** 2, vote_agree=True)
     assert (out == 3).all()    # 4.8 unweighted votes against 1.8
     np.testing.assert_allclose(confidence, weighted[0] / sum(weighted), rtol=1e-6)
-    # where both agree the confidence is the smaller share: here the unweighted one
-    mass[:] = 1.0
+    # where both agree the confidence is the smaller share: here the unweighted 4.8 / 6.6, as
+    # the weights (truck 4.8 against bicyclist 0.45) favour the truck more
+    mass[:8], mass[8:] = 1.0, 0.5
     out, confidence = consolidate_objects(xyz, np.ones(10, bool), label, conf, num_classes=6, radius=0.25,
                                           vote_weight=mass ** 2, vote_agree=True)
     assert (out == 3).all()
