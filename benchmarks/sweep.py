@@ -53,8 +53,8 @@ ROWS = {
     # object votes counting every point's confidence alone (the default weighs them by the
     # teacher's unseen-class mass squared)
     "no_vote_mass": ["loss.pseudo_vote_mass_power=0"],
-    # the weights only take object labels away (loss.pseudo_vote_agree)
-    "vote_agree": ["loss.pseudo_vote_agree=true"],
+    # the weighted votes' winner, not the unweighted one's (loss.pseudo_vote_agree off)
+    "no_vote_agree": ["loss.pseudo_vote_agree=false"],
     "no_flips": NO_FLIPS,
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,

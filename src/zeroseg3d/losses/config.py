@@ -41,8 +41,9 @@ class LossConfig:
     pseudo_vote_mass_power: float = 2.0
     # true: the weights only take an object's label away, never give it another (the label is
     # the unweighted votes' winner, its confidence the smaller of its unweighted and weighted
-    # shares); false: the weighted votes' winner and share
-    pseudo_vote_agree: bool = False
+    # shares); false: the weighted votes' winner and share. Over four worlds the 12 students
+    # gain 1.0 to 8.2 unseen mIoU per world with it (docs/results.md)
+    pseudo_vote_agree: bool = True
     # in frames without any 3D label (annotation-free) nothing separates objects from the ground
     # they stand on but geometry: points this close (metres) to the local ground keep their own
     # labels and the rest vote as objects (teacher/objects.py); 0: no objects in such frames
