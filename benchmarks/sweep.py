@@ -6,7 +6,8 @@ many cores runs a dozen in the time the 2-core CPU runs one), and evaluated on t
 validation frames. The table keeps the mean over seeds, their spread, and each row's change
 from ``base`` (or the row ``--against`` names) with a paired bootstrap interval over streets
 (the same resampled streets for both), scored with the row's own seen/unseen split. With ``--prepare``, a missing world or teacher cache is made first (the teacher's
-weights must be there: runs/demo/teacher). With ``--reuse``, runs already finished in
+weights must be there: runs/demo/teacher), and so is the training frames' cache of a row that
+reads the teacher its own way (``scales3``). With ``--reuse``, runs already finished in
 DEMO/sweep/ROW_seedS are read instead of trained again. Writes
 benchmarks/results/sweep[-SUFFIX].{json,md}.
 
@@ -56,6 +57,9 @@ ROWS = {
     # the weighted votes' winner, not the unweighted one's (loss.pseudo_vote_agree off)
     "no_vote_agree": ["loss.pseudo_vote_agree=false"],
     "no_flips": NO_FLIPS,
+    # the teacher's read-out at scales 0.5, 1 and 2 (the finer scale labels more sign points);
+    # its cache is its own ({demo}: the demo folder; --prepare fills it)
+    "scales3": ["teacher.scales=[0.5,1.0,2.0]", "teacher.cache_dir={demo}/teacher/cache_scales3"],
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
     # the student's sparse convolutions in bfloat16 on the CPU (models/sparse_conv.py)
@@ -65,8 +69,15 @@ ROWS = {
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}
 
 
-def prepare(demo: Path, workers: int) -> None:
-    """The world and the teacher cache of a demo whose teacher is already trained."""
+def row_overrides(name: str, demo: Path) -> list[str]:
+    """A row's config overrides with its demo folder filled in."""
+    return [o.replace("{demo}", str(demo)) for o in ROWS[name]]
+
+
+def prepare(demo: Path, workers: int, rows: list[str]) -> None:
+    """The world and the teacher cache of a demo whose teacher is already trained, and the
+    training frames' cache of each row that reads the teacher its own way."""
+    from zeroseg3d.engine import teacher_cache
     from zeroseg3d.engine.demo import FULL, cache_teacher, prepare_world_and_teacher, world_config
 
     config = world_config(demo, FULL, 0)
@@ -75,6 +86,13 @@ def prepare(demo: Path, workers: int) -> None:
     stages: dict = {}
     prepare_world_and_teacher(demo, FULL, 0, stages, config.teacher, progress=False, workers=workers)
     cache_teacher(config, stages, progress=False)
+    for name in rows:
+        overrides = row_overrides(name, demo)
+        if any(o.startswith("teacher.") for o in overrides):
+            start = time.time()
+            teacher_cache.cache_teacher(world_config(demo, FULL, 0, overrides), ("train",), temporal=True,
+                                        progress=False)
+            stages[f"teacher_cache_{name}"] = round(time.time() - start, 1)
     print("prepared:", stages, flush=True)
 
 
@@ -94,7 +112,7 @@ def summarise(rows: dict[str, list[dict]], seeds: list[int], demo: Path, against
                  "steps": runs[0]["steps"]}
         if name != against and len(base) == len(runs):
             # the row's own seen/unseen split (annotation-free rows: every class unseen)
-            split = class_split(world_config(demo, FULL, 0, ROWS[name]))
+            split = class_split(world_config(demo, FULL, 0, row_overrides(name, demo)))
             entry["change"] = {"from": against, **paired_change(runs, base, split)}
         table.append(entry)
     return table
@@ -150,8 +168,8 @@ def main() -> None:
     demo = Path(args.demo).resolve()
     started = time.time()
     if args.prepare:
-        prepare(demo, args.prepare)
-    jobs = sorted(((name, ROWS[name], seed) for name in args.rows for seed in args.seeds),
+        prepare(demo, args.prepare, args.rows)
+    jobs = sorted(((name, row_overrides(name, demo), seed) for name in args.rows for seed in args.seeds),
                   key=lambda j: -COST.get(j[0], 1))
     rows: dict[str, list[dict]] = {}
 
