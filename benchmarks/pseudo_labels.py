@@ -22,7 +22,6 @@ train`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS  # noqa: E402
+from common import RESULTS, write_result  # noqa: E402
 
 
 def main() -> None:
@@ -104,7 +103,8 @@ def main() -> None:
                 print(f"{source_name:8s} {rule:16s} objects {radius} vote mass^{vote_power:g}{' agree' if agree else ''}: "
                       f"coverage {rows[-1]['coverage']:.3f}, accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     out = Path(args.out)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=2))
+    write_result(out.stem, {"demo": str(args.demo), "split": args.split, "seconds": round(time.time() - started, 1),
+                            "rows": rows}, out.with_suffix(".json"))
     unseen_names = [names[u] for u in unseen]
     lines = [f"# Pseudo labels on the unseen-class points of {args.demo}'s {args.split} frames "
              f"({len(dataset)} frames, {rows[0]['unseen_points']} points, threshold {threshold}; "

@@ -6,8 +6,8 @@ many cores runs a dozen in the time the 2-core CPU runs one), and evaluated on t
 validation frames. The table keeps the mean over seeds, their spread, and each row's change
 from ``base`` (or the row ``--against`` names) with a paired bootstrap interval over streets
 (the same resampled streets for both), scored with the row's own seen/unseen split. With ``--prepare``, a missing world or teacher cache is made first (the teacher's
-weights must be there: runs/demo/teacher), and so is the training frames' cache of a row that
-reads the teacher its own way (``scales3``). With ``--reuse``, runs already finished in
+weights must be there: runs/demo/teacher), and so is the training frames' cache of a row with
+its own ``teacher.cache_dir`` (``scales3``). With ``--reuse``, runs already finished in
 DEMO/sweep/ROW_seedS are read instead of trained again. Writes
 benchmarks/results/sweep[-SUFFIX].{json,md}.
 
@@ -76,7 +76,8 @@ def row_overrides(name: str, demo: Path) -> list[str]:
 
 def prepare(demo: Path, workers: int, rows: list[str]) -> None:
     """The world and the teacher cache of a demo whose teacher is already trained, and the
-    training frames' cache of each row that reads the teacher its own way."""
+    training frames' cache of each row with its own teacher.cache_dir (a row that changes the
+    teacher's outputs without one would overwrite the demo's cache)."""
     from zeroseg3d.engine import teacher_cache
     from zeroseg3d.engine.demo import FULL, cache_teacher, prepare_world_and_teacher, world_config
 
@@ -88,7 +89,7 @@ def prepare(demo: Path, workers: int, rows: list[str]) -> None:
     cache_teacher(config, stages, progress=False)
     for name in rows:
         overrides = row_overrides(name, demo)
-        if any(o.startswith("teacher.") for o in overrides):
+        if any(o.startswith("teacher.cache_dir=") for o in overrides):
             start = time.time()
             teacher_cache.cache_teacher(world_config(demo, FULL, 0, overrides), ("train",), temporal=True,
                                         progress=False)
