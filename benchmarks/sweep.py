@@ -7,7 +7,7 @@ validation frames. The table keeps the mean over seeds, their spread, and each r
 from ``base`` (or the row ``--against`` names) with a paired bootstrap interval over streets
 (the same resampled streets for both), scored with the row's own seen/unseen split. With ``--prepare``, a missing world or teacher cache is made first (the teacher's
 weights must be there: runs/demo/teacher), and so is the training frames' cache of a row with
-its own ``teacher.cache_dir`` (``scales3``). With ``--reuse``, runs already finished in
+its own ``teacher.cache_dir`` (``readout_scales2``). With ``--reuse``, runs already finished in
 DEMO/sweep/ROW_seedS are read instead of trained again. Writes
 benchmarks/results/sweep[-SUFFIX].{json,md}.
 
@@ -57,9 +57,17 @@ ROWS = {
     # the weighted votes' winner, not the unweighted one's (loss.pseudo_vote_agree off)
     "no_vote_agree": ["loss.pseudo_vote_agree=false"],
     "no_flips": NO_FLIPS,
-    # the teacher's read-out at scales 0.5, 1 and 2 (the finer scale labels more sign points);
-    # its cache is its own ({demo}: the demo folder; --prepare fills it)
-    "scales3": ["teacher.scales=[0.5,1.0,2.0]", "teacher.cache_dir={demo}/teacher/cache_scales3"],
+    # the teacher's read-out before scale 2 (scales 0.5 and 1, windows overlapping by half);
+    # a row that changes the teacher's outputs has its own cache ({demo}: the demo folder;
+    # --prepare fills it)
+    "readout_scales2": ["teacher.scales=[0.5,1.0]", "teacher.window_stride=16",
+                        "teacher.cache_dir={demo}/teacher/cache_scales2_s16"],
+    # the default's scales with windows overlapping by half: 4x the teacher's time
+    "scales3_s16": ["teacher.window_stride=16", "teacher.cache_dir={demo}/teacher/cache_scales3"],
+    # readout_scales2 with the features averaged on the grid of scale 1 instead of 0.5 (the
+    # first scale's grid is the output's)
+    "fine_grid": ["teacher.scales=[1.0,0.5]", "teacher.window_stride=16",
+                  "teacher.cache_dir={demo}/teacher/cache_fine_grid"],
     "annotation_free": ABLATION_ROWS["annotation_free"],
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
     # the student's sparse convolutions in bfloat16 on the CPU (models/sparse_conv.py)

@@ -17,6 +17,9 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
                  "student/checkpoints/self.pt",
                  "teacher/zs3d-world-clip.safetensors", "teacher/cache/quality_val.json"):
         assert (out / name).is_file(), name
+    # the teacher's 2D quality records the read-out it was measured with: that of the pseudo labels
+    readout = json.loads((out / "teacher" / "zs3d-world-clip.quality.json").read_text())["readout"]
+    assert readout["scales"] == world_config(out, QUICK, 0).teacher.scales and readout["sliding"] is True
     saved = json.loads((out / "metrics.json").read_text())
     assert {"miou", "miou_seen", "miou_unseen", "hiou", "fov", "per_class", "seconds", "stages"} <= set(saved)
     assert saved["miou"] == metrics["miou"] and saved["seconds"] > 0

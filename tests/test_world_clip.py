@@ -99,3 +99,18 @@ def test_training_settings_are_checked_and_precision_resolved():
         ClipTrainConfig(batch_size=0)
     assert ClipTrainConfig(precision="fp32").use_bf16() is False
     assert ClipTrainConfig(precision="bf16").use_bf16() is True
+
+
+def test_quality_is_measured_with_the_pipelines_read_out():
+    """`world train-clip` scores the teacher with world_teacher_config: the settings of
+    configs/world.yaml that shape the teacher's outputs, so its figures are the pseudo labels'."""
+    from pathlib import Path
+
+    from zeroseg3d.config import load_config
+    from zeroseg3d.teacher.teacher import OUTPUT_SETTINGS
+    from zeroseg3d.world.clip_quality import world_teacher_config
+
+    pipeline = load_config(Path(__file__).resolve().parents[1] / "configs" / "world.yaml").teacher
+    quality = world_teacher_config("teacher/zs3d-world-clip.safetensors")
+    assert {k: getattr(quality, k) for k in OUTPUT_SETTINGS} == {k: getattr(pipeline, k) for k in OUTPUT_SETTINGS}
+    assert quality.model_config.endswith("zs3d-world-clip.json")

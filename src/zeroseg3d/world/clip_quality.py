@@ -20,13 +20,13 @@ from zeroseg3d.world.scene import WORLD_CLASSES
 
 def world_teacher_config(checkpoint: str | Path, **overrides):
     """The TeacherConfig that reads the demo teacher densely, as configs/world.yaml does:
-    per-patch tokens in sliding windows of its 32-pixel input, at half and full scale."""
+    per-patch tokens in side-by-side windows of its 32-pixel input, at scales 0.5, 1 and 2."""
     from zeroseg3d.teacher.config import TeacherConfig
 
     checkpoint = Path(checkpoint)
     settings = dict(model_config=str(checkpoint.with_suffix(".json")), checkpoint=str(checkpoint),
-                    readout="tokens", sliding=True, short_side=192, scales=[0.5, 1.0],
-                    window_stride=16, batch_size=8)
+                    readout="tokens", sliding=True, short_side=192, scales=[0.5, 1.0, 2.0],
+                    window_stride=32, batch_size=8)
     settings.update(overrides)
     return TeacherConfig(**settings)
 
@@ -92,4 +92,12 @@ def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_c
         "pixel_miou": float(np.nanmean(iou)),
         "pixel_iou_per_class": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
         "chance": 1.0 / len(names),
+        "readout": readout_settings(config),
     }
+
+
+def readout_settings(config) -> dict:
+    """The teacher settings that shape the dense read-out a quality figure was measured with."""
+    from zeroseg3d.teacher.teacher import OUTPUT_SETTINGS
+
+    return {key: getattr(config, key) for key in OUTPUT_SETTINGS}
