@@ -107,10 +107,9 @@ def test_quality_is_measured_with_the_pipelines_read_out():
     from pathlib import Path
 
     from zeroseg3d.config import load_config
-    from zeroseg3d.teacher.teacher import OUTPUT_SETTINGS
     from zeroseg3d.world.clip_quality import world_teacher_config
 
     pipeline = load_config(Path(__file__).resolve().parents[1] / "configs" / "world.yaml").teacher
     quality = world_teacher_config("teacher/zs3d-world-clip.safetensors")
-    assert {k: getattr(quality, k) for k in OUTPUT_SETTINGS} == {k: getattr(pipeline, k) for k in OUTPUT_SETTINGS}
+    assert quality.output_settings() == pipeline.output_settings()
     assert quality.model_config.endswith("zs3d-world-clip.json")

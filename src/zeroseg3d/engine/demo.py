@@ -75,7 +75,7 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
                               progress: bool = True, workers: int = 2) -> dict:
     """World and demo teacher (skipped when already there); returns the teacher's 2D quality
     on held-out streets, read out with the settings that make the pseudo labels."""
-    from zeroseg3d.world.clip_quality import evaluate_world_clip, readout_settings
+    from zeroseg3d.world.clip_quality import evaluate_world_clip
     from zeroseg3d.world.clip_training import image_folders, train_world_clip
     from zeroseg3d.world.config import ClipTrainConfig
     from zeroseg3d.world.generate import (
@@ -106,7 +106,7 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     quality_path = checkpoint.with_suffix(".quality.json")
     quality = json.loads(quality_path.read_text()) if quality_path.is_file() else {}
     # measured again when the read-out changed: the figures are those of the pseudo labels'
-    if quality.get("readout") != readout_settings(teacher_config):
+    if quality.get("readout") != teacher_config.output_settings():
         quality = evaluate_world_clip(checkpoint, [world / HELDOUT_SET], seed=seed, teacher=teacher_config)
         atomic_write_text(quality_path, json.dumps(quality, indent=2))
     stages["teacher_2d_quality"] = round(time.time() - start, 1)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+# Settings that change the teacher's outputs; the rest (batch size, device) do not.
+OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window", "window_stride",
+                   "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
 
 @dataclass
 class TemporalConfig:
@@ -90,3 +93,8 @@ class TeacherConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    def output_settings(self) -> dict:
+        """The settings that shape the teacher's outputs (its cache key, and what a quality
+        figure was measured with)."""
+        return {key: getattr(self, key) for key in OUTPUT_SETTINGS}

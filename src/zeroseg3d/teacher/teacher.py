@@ -22,9 +22,6 @@ from zeroseg3d.teacher.text import encode_classes, templates_for, text_key
 from zeroseg3d.utils.device import resolve_device
 
 CACHE_FORMAT = 3
-# Settings that change the teacher's outputs; the rest (batch size, device) do not.
-OUTPUT_SETTINGS = ("readout", "value_residual", "short_side", "scales", "window", "window_stride",
-                   "sliding", "templates", "prompt_denoise", "key_smoothing", "multi_camera")
 
 
 def _text_path(identity: str, synonyms, templates, cache_dir: str):
@@ -62,9 +59,8 @@ def cached_text_embeddings(loaded, synonyms, templates, cache_dir: str, device: 
 
 
 def _key(identity: str, synonyms, templates, config: TeacherConfig, pairing: PairingConfig) -> str:
-    settings = {k: getattr(config, k) for k in OUTPUT_SETTINGS}
     blob = json.dumps({"format": CACHE_FORMAT, "weights": identity, "text": text_key(identity, synonyms, templates),
-                       "settings": settings, "pairing": asdict(pairing)}, sort_keys=True)
+                       "settings": config.output_settings(), "pairing": asdict(pairing)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

@@ -92,12 +92,5 @@ def evaluate_world_clip(checkpoint: str | Path, folders: list[Path], crops_per_c
         "pixel_miou": float(np.nanmean(iou)),
         "pixel_iou_per_class": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
         "chance": 1.0 / len(names),
-        "readout": readout_settings(config),
+        "readout": config.output_settings(),   # the read-out these figures were measured with
     }
-
-
-def readout_settings(config) -> dict:
-    """The teacher settings that shape the dense read-out a quality figure was measured with."""
-    from zeroseg3d.teacher.teacher import OUTPUT_SETTINGS
-
-    return {key: getattr(config, key) for key in OUTPUT_SETTINGS}
