@@ -18,6 +18,7 @@ benchmarks/results/sweep[-SUFFIX].{json,md}.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,14 @@ ROWS = {
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
     # the student's sparse convolutions in bfloat16 on the CPU (models/sparse_conv.py)
     "bf16": ["train.precision=bf16"],
+    # twice the training streets (8 more, 28-35, of the same world) at the same number of steps:
+    # half the epochs over twice the frames
+    "streets16": [f"data.sequences={[f'{i:02d}' for i in [*range(8), *range(28, 36)]]}",
+                  "train.epochs_guided=3", "train.epochs_self=1"],
 }
+# streets a row trains on beyond the demo's: (first, count), made by --prepare with the world's
+# own seed and the demo's frames per street
+EXTRA_STREETS = {"streets16": (28, 8)}
 # rough cost of a row in base runs, so that the longest start first
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}
 
@@ -83,11 +91,13 @@ def row_overrides(name: str, demo: Path) -> list[str]:
 
 
 def prepare(demo: Path, workers: int, rows: list[str]) -> None:
-    """The world and the teacher cache of a demo whose teacher is already trained, and the
-    training frames' cache of each row with its own teacher.cache_dir (a row that changes the
-    teacher's outputs without one would overwrite the demo's cache)."""
+    """The world and the teacher cache of a demo whose teacher is already trained, a row's extra
+    streets, and the training frames' cache of each row with extra streets or its own
+    teacher.cache_dir (a row that changes the teacher's outputs without one would overwrite the
+    demo's cache)."""
     from zeroseg3d.engine import teacher_cache
-    from zeroseg3d.engine.demo import FULL, cache_teacher, prepare_world_and_teacher, world_config
+    from zeroseg3d.engine.demo import FULL, cache_teacher, missing_streets, prepare_world_and_teacher, world_config
+    from zeroseg3d.world.generate import generate_world
 
     config = world_config(demo, FULL, 0)
     if not Path(config.teacher.checkpoint).is_file():
@@ -95,9 +105,17 @@ def prepare(demo: Path, workers: int, rows: list[str]) -> None:
     stages: dict = {}
     prepare_world_and_teacher(demo, FULL, 0, stages, config.teacher, progress=False, workers=workers)
     cache_teacher(config, stages, progress=False)
+    world = demo / "world"
+    seed = json.loads((world / "world.json").read_text())["seed"]
+    for name in rows:
+        if name in EXTRA_STREETS:
+            first, count = EXTRA_STREETS[name]
+            for start, missing in missing_streets(world, [f"{i:02d}" for i in range(first, first + count)]):
+                generate_world(world, missing, FULL.train_frames, seed=seed, start=start, workers=workers,
+                               progress=False)
     for name in rows:
         overrides = row_overrides(name, demo)
-        if any(o.startswith("teacher.cache_dir=") for o in overrides):
+        if name in EXTRA_STREETS or any(o.startswith("teacher.cache_dir=") for o in overrides):
             start = time.time()
             teacher_cache.cache_teacher(world_config(demo, FULL, 0, overrides), ("train",), temporal=True,
                                         progress=False)
