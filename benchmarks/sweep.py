@@ -73,14 +73,11 @@ ROWS = {
     "annotation_free_no_flips": ABLATION_ROWS["annotation_free"] + NO_FLIPS,
     # the student's sparse convolutions in bfloat16 on the CPU (models/sparse_conv.py)
     "bf16": ["train.precision=bf16"],
-    # twice the training streets (8 more, 28-35, of the same world) at the same number of steps:
-    # half the epochs over twice the frames
+    # twice the training streets (8 more, 28-35, of the same world; --prepare makes them) at the
+    # same number of steps: half the epochs over twice the frames
     "streets16": [f"data.sequences={[f'{i:02d}' for i in [*range(8), *range(28, 36)]]}",
                   "train.epochs_guided=3", "train.epochs_self=1"],
 }
-# streets a row trains on beyond the demo's: (first, count), made by --prepare with the world's
-# own seed and the demo's frames per street
-EXTRA_STREETS = {"streets16": (28, 8)}
 # rough cost of a row in base runs, so that the longest start first
 COST = {"steps2x": 2, "steps4x": 4, "minkunet18": 2, "minkunet18_steps4x": 8, "voxel010": 1.5}
 
@@ -91,34 +88,32 @@ def row_overrides(name: str, demo: Path) -> list[str]:
 
 
 def prepare(demo: Path, workers: int, rows: list[str]) -> None:
-    """The world and the teacher cache of a demo whose teacher is already trained, a row's extra
-    streets, and the training frames' cache of each row with extra streets or its own
-    teacher.cache_dir (a row that changes the teacher's outputs without one would overwrite the
-    demo's cache)."""
+    """The world and the teacher cache of a demo whose teacher is already trained, the streets a
+    row trains on beyond the demo's (made with the world's seed), and the training frames'
+    cache of each row with such streets or its own teacher.cache_dir (a row that changes the
+    teacher's outputs without one would overwrite the demo's cache)."""
     from zeroseg3d.engine import teacher_cache
     from zeroseg3d.engine.demo import FULL, cache_teacher, missing_streets, prepare_world_and_teacher, world_config
     from zeroseg3d.world.generate import generate_world
 
-    config = world_config(demo, FULL, 0)
+    world = demo / "world"
+    # a world already there keeps its own seed (demos of other seeds); a missing one is made as runs/demo's
+    seed = json.loads((world / "world.json").read_text())["seed"] if (world / "world.json").is_file() else 0
+    config = world_config(demo, FULL, seed)
     if not Path(config.teacher.checkpoint).is_file():
         raise SystemExit(f"{config.teacher.checkpoint}: no teacher; run `make demo` first")
     stages: dict = {}
-    prepare_world_and_teacher(demo, FULL, 0, stages, config.teacher, progress=False, workers=workers)
+    prepare_world_and_teacher(demo, FULL, seed, stages, config.teacher, progress=False, workers=workers)
     cache_teacher(config, stages, progress=False)
-    world = demo / "world"
-    seed = json.loads((world / "world.json").read_text())["seed"]
-    for name in rows:
-        if name in EXTRA_STREETS:
-            first, count = EXTRA_STREETS[name]
-            for start, missing in missing_streets(world, [f"{i:02d}" for i in range(first, first + count)]):
-                generate_world(world, missing, FULL.train_frames, seed=seed, start=start, workers=workers,
-                               progress=False)
     for name in rows:
         overrides = row_overrides(name, demo)
-        if name in EXTRA_STREETS or any(o.startswith("teacher.cache_dir=") for o in overrides):
+        row_config = world_config(demo, FULL, seed, overrides)
+        extra = [s for s in row_config.data.sequences if s not in config.data.sequences]
+        for start, count in missing_streets(world, extra):
+            generate_world(world, count, FULL.train_frames, seed=seed, start=start, workers=workers, progress=False)
+        if extra or any(o.startswith("teacher.cache_dir=") for o in overrides):
             start = time.time()
-            teacher_cache.cache_teacher(world_config(demo, FULL, 0, overrides), ("train",), temporal=True,
-                                        progress=False)
+            teacher_cache.cache_teacher(row_config, ("train",), temporal=True, progress=False)
             stages[f"teacher_cache_{name}"] = round(time.time() - start, 1)
     print("prepared:", stages, flush=True)
 
