@@ -67,6 +67,7 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
 
     from common import kitti_batch, peak_rss_mb, timed_runs
     from zeroseg3d.models.fold import fold_batch_norms
+    from zeroseg3d.utils.optim import adamw
 
     gpu = torch.cuda.is_available()
     device = "cuda" if gpu else "cpu"
@@ -75,7 +76,10 @@ def measure(network: str, voxel: float, repeat: int, batch_size: int, precision:
     torch.manual_seed(0)
     model = build(network).to(device)
     text = F.normalize(torch.randn(19, 512, device=device), dim=-1)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    # each network with its codebase's optimizer: Pointcept builds torch's AdamW as it is
+    # (a for-loop on the CPU), zeroseg3d's Trainer the fused one (utils/optim.adamw)
+    optimizer = (torch.optim.AdamW(model.parameters(), 1e-3) if network == "reference_spunet"
+                 else adamw(model.parameters(), 1e-3, 0.01))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     autocast = lambda: torch.autocast(device, dtype=dtype, enabled=dtype is not None)  # noqa: E731
     # on a GPU the sparse convolutions run in float16 under either autocast dtype (utils/device.grad_scaler)

@@ -35,6 +35,7 @@ def measure(backbone: str, voxel: float, precision: str = "auto", allocator: str
     from zeroseg3d.datasets.pipeline import SampleBuilder, collate
     from zeroseg3d.datasets.semantickitti import SemanticKITTI
     from zeroseg3d.utils.device import autocast, to_device
+    from zeroseg3d.utils.optim import adamw
     from zeroseg3d.models.fold import fold_batch_norms
     from zeroseg3d.models.sparse_conv import compute_dtype
 
@@ -50,7 +51,7 @@ def measure(backbone: str, voxel: float, precision: str = "auto", allocator: str
     builder = SampleBuilder(voxel, augment=None)
     batch = to_device(collate([builder(frame)]), device)
     labels = torch.from_numpy(np.clip(frame.labels, 0, None)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    optimizer = adamw(model.parameters(), 1e-3, 0.01)   # as zeroseg3d's Trainer steps
     sync = torch.cuda.synchronize if gpu else (lambda: None)
 
     def step():

@@ -27,6 +27,7 @@ from zeroseg3d.engine.evaluate import evaluate, predict_logits, save_metrics
 from zeroseg3d.losses.method import MethodCriterion
 from zeroseg3d.utils.device import autocast, grad_scaler, is_cuda, to_device
 from zeroseg3d.utils.atomic import atomic_write_text
+from zeroseg3d.utils.optim import adamw
 
 
 def _lr_lambda(config, guided_steps: int, self_steps: int):
@@ -111,8 +112,7 @@ class Trainer:
         accum = max(1, config.train.grad_accum)
         guided_steps = self.batches_per_epoch * config.train.epochs_guided // accum
         self.total_steps = self.batches_per_epoch * self.total_epochs // accum
-        self.optimizer = torch.optim.AdamW(s.model.parameters(), lr=config.train.lr,
-                                           weight_decay=config.train.weight_decay)
+        self.optimizer = adamw(s.model.parameters(), config.train.lr, config.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(config, guided_steps, self.total_steps - guided_steps))
         # not in checkpoints: a resumed run starts from the default scale and finds its own in a few steps

@@ -20,6 +20,7 @@ import numpy as np
 from zeroseg3d.datasets.vocabulary import Vocabulary
 from zeroseg3d.errors import DataError
 from zeroseg3d.teacher.loading import image_statistics, normalize_pixels
+from zeroseg3d.utils.optim import adamw
 from zeroseg3d.utils.schedule import warmup_cosine
 from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.scene import WORLD_CLASSES
@@ -232,7 +233,7 @@ def train_world_clip(folders: list[Path], out: str | Path, config: ClipTrainConf
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).contiguous()
     labels_t = torch.from_numpy(labels)
     synonyms = world_class_synonyms()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(model.parameters(), config.lr, config.weight_decay)
 
     bf16 = config.use_bf16()
     history = []
