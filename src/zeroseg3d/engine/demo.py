@@ -24,6 +24,7 @@ class DemoSize:
     val_sequences: int      # validation streets, numbered from 08: at least 20 x 3 frames in the full demo
     val_frames: int
     teacher_steps: int
+    teacher_batch: int      # crops per teacher step
     teacher_images: int
     heldout_images: int
     epochs_guided: int
@@ -31,10 +32,12 @@ class DemoSize:
 
 
 VAL_START = 8
-FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=20, val_frames=3, teacher_steps=700, teacher_images=240,
-                heldout_images=48, epochs_guided=6, epochs_self=2)
-QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=3, val_frames=1, teacher_steps=300, teacher_images=40,
-                 heldout_images=8, epochs_guided=8, epochs_self=2)
+FULL = DemoSize(train_sequences=8, train_frames=6, val_sequences=20, val_frames=3, teacher_steps=700, teacher_batch=128,
+                teacher_images=240, heldout_images=48, epochs_guided=6, epochs_self=2)
+# half the teacher's crops per step: its training is most of the quick demo's time, and the
+# student learns the unseen classes as well from it (docs/results.md, "The quick demo")
+QUICK = DemoSize(train_sequences=3, train_frames=3, val_sequences=3, val_frames=1, teacher_steps=300, teacher_batch=64,
+                 teacher_images=40, heldout_images=8, epochs_guided=8, epochs_self=2)
 
 
 def sequence_names(size: DemoSize) -> tuple[list[str], list[str]]:
@@ -100,7 +103,8 @@ def prepare_world_and_teacher(out: Path, size: DemoSize, seed: int, stages: dict
     checkpoint = out / "teacher" / "zs3d-world-clip.safetensors"
     if not checkpoint.is_file():
         folders = image_folders(world, train) + [world / IMAGE_SET]
-        train_world_clip(folders, checkpoint, ClipTrainConfig(steps=size.teacher_steps, seed=seed), progress=progress)
+        config = ClipTrainConfig(steps=size.teacher_steps, batch_size=size.teacher_batch, seed=seed)
+        train_world_clip(folders, checkpoint, config, progress=progress)
     stages["teacher_training"] = round(time.time() - start, 1)
     start = time.time()
     quality_path = checkpoint.with_suffix(".quality.json")
