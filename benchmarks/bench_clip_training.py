@@ -22,18 +22,16 @@ from common import write_result  # noqa: E402
 def main() -> None:
     import numpy as np
 
-    from zeroseg3d.engine.demo import FULL, sequence_names
-    from zeroseg3d.world.clip_training import image_folders, train_world_clip
+    from zeroseg3d.engine.demo import FULL, teacher_folders
+    from zeroseg3d.world.clip_training import train_world_clip
     from zeroseg3d.world.config import ClipTrainConfig
-    from zeroseg3d.world.generate import IMAGE_SET
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--demo", default="runs/demo")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    world = Path(args.demo) / "world"
-    folders = image_folders(world, sequence_names(FULL)[0]) + [world / IMAGE_SET]
+    folders = teacher_folders(Path(args.demo) / "world", FULL)
     seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
     with tempfile.TemporaryDirectory() as folder:
         for run, precision in enumerate(("fp32", "bf16", "fp32", "bf16")):

@@ -76,16 +76,14 @@ import json, sys, tempfile
 from pathlib import Path
 import torch
 import zeroseg3d.world.clip_training as clip_training
-from zeroseg3d.engine.demo import FULL, sequence_names
+from zeroseg3d.engine.demo import FULL, teacher_folders
 from zeroseg3d.world.config import ClipTrainConfig
-from zeroseg3d.world.generate import IMAGE_SET
 
 demo, optimizer, steps, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if optimizer == "for_loop":
     clip_training.adamw = lambda params, lr, weight_decay: torch.optim.AdamW(
         params, lr=lr, weight_decay=weight_decay, foreach=False)
-world = Path(demo) / "world"
-folders = clip_training.image_folders(world, sequence_names(FULL)[0]) + [world / IMAGE_SET]
+folders = teacher_folders(Path(demo) / "world", FULL)
 with tempfile.TemporaryDirectory() as folder:
     record = clip_training.train_world_clip(folders, Path(folder) / "zs3d-bench.safetensors",
                                             ClipTrainConfig(steps=steps, threads=threads, precision="fp32"),

@@ -15,8 +15,8 @@ _FUSED_DEVICES = ("cpu", "cuda")
 def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW, fused where torch has the kernel for every parameter (float tensors on the CPU or a
     GPU). On the CPU torch otherwise steps tensor by tensor, several passes over each: the demo
-    teacher's 7.8M parameters (a 49,408-token text embedding among them) took 33-50 ms per step
-    that way and 6-7 ms fused (benchmarks/bench_optimizer.py). The same update to rounding."""
+    teacher's 7.8M parameters (a 49,408-token text embedding among them) took 25.9 ms per step
+    that way and 5.7 ms fused (benchmarks/bench_optimizer.py). The same update to rounding."""
     import torch
 
     parameters = list(parameters)
