@@ -30,17 +30,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, train_students  # noqa: E402
 
+from zeroseg3d.engine.demo import SEEN_ONLY  # noqa: E402
 from zeroseg3d.metrics import PER_FRAME, SCORES  # noqa: E402
 
 NO_TEMPORAL = ["teacher.temporal.enabled=false"]
 TEMPORAL = ["teacher.temporal.enabled=true"]
 NO_OBJECTS = ["loss.pseudo_object_radius=0"]
 ARGMAX = ["loss.pseudo_among=all"]   # the teacher's argmax as the pseudo label (the rule before objects_among)
-# seen-only training uses neither the teacher nor the fact that unlabelled points are unseen
-NO_TEACHER = ["loss.pseudo=false", "loss.unseen_mass_weight=0", "loss.mcfa_global=false", "loss.mcfa_local=false"]
 NO_SELF = ["train.epochs_self=0"]
 ROWS = {
-    "seen_only": NO_TEACHER + NO_SELF + NO_TEMPORAL + NO_OBJECTS + ARGMAX,
+    "seen_only": SEEN_ONLY + NO_SELF + NO_TEMPORAL + NO_OBJECTS + ARGMAX,
     "pseudo": ["loss.mcfa_global=false", "loss.mcfa_local=false"] + NO_SELF + NO_TEMPORAL + NO_OBJECTS + ARGMAX,
     "pseudo_global": ["loss.mcfa_local=false"] + NO_SELF + NO_TEMPORAL + NO_OBJECTS + ARGMAX,
     "pseudo_global_local": NO_SELF + NO_TEMPORAL + NO_OBJECTS + ARGMAX,

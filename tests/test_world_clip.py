@@ -1,14 +1,14 @@
-"""The demo teacher: trains deterministically, loads through open_clip like any CLIP, and
-classifies rendered crops of streets it never saw far better than chance."""
+"""The demo teacher: trains deterministically, loads through open_clip like any CLIP, and is
+measured on streets it never saw (how well it learns: tests/test_demo.py)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from zeroseg3d.teacher.config import TeacherConfig
 from zeroseg3d.teacher.loading import load_clip
-from zeroseg3d.world.clip_quality import evaluate_world_clip
 from zeroseg3d.world.clip_training import WORLD_CLASSES, CropSampler, train_world_clip
 from zeroseg3d.world.config import ClipTrainConfig
 from zeroseg3d.world.generate import HELDOUT_FIRST, render_image_set
@@ -46,32 +46,20 @@ def test_hard_classes_get_their_share_of_crops():
     assert np.mean(classes == WORLD_CLASSES.index("road")) == pytest.approx(0.5 / len(sampler.present), abs=0.02)
 
 
-def test_train_load_and_classify(images, heldout, tmp_path):
-    config = ClipTrainConfig(steps=70, batch_size=64, lr=2e-3, warmup=10, seed=3)
-    out = tmp_path / "a" / "zs3d-test-clip.safetensors"
-    record = train_world_clip([images], out, config, progress=False)
-    assert out.is_file() and out.with_suffix(".json").is_file()
-    settings = json.loads(out.with_suffix(".train.json").read_text())["settings"]
-    assert settings["steps"] == 70 and settings["precision"] == ("bf16" if config.use_bf16() else "fp32")
+def test_training_repeats_per_seed_and_loads_like_any_clip(images, tmp_path):
+    """Each step runs the same code, so a few steps show what a long run does. That the teacher
+    learns is the demo test's: its 300-step teacher against the untrained one on held-out streets."""
+    short = ClipTrainConfig(steps=4, batch_size=32, lr=2e-3, warmup=2, seed=3)
+    runs = [tmp_path / name / "zs3d-test-clip.safetensors" for name in ("a", "b", "c")]
+    for path, seed in zip(runs, (3, 3, 4)):
+        train_world_clip([images], path, replace(short, seed=seed), progress=False)
+    assert runs[0].read_bytes() == runs[1].read_bytes() != runs[2].read_bytes()
+    record = json.loads(runs[0].with_suffix(".train.json").read_text())
+    assert record["settings"]["steps"] == 4 and record["settings"]["precision"] == ("bf16" if short.use_bf16() else "fp32")
+    assert len(record["loss_curve"]) == 4 and all(np.isfinite(record["loss_curve"]).flat)
     # an ordinary open_clip model config + safetensors checkpoint, loaded the way real CLIP is
-    loaded = load_clip(TeacherConfig(model_config=str(out.with_suffix(".json")), checkpoint=str(out)))
+    loaded = load_clip(TeacherConfig(model_config=str(runs[0].with_suffix(".json")), checkpoint=str(runs[0])))
     assert loaded.identity.startswith("file:") and loaded.image_size == 32
-    quality = evaluate_world_clip(out, [heldout], crops_per_class=20, max_images=6)
-    assert quality["crop_accuracy"] > 3 * quality["chance"], quality["crop_accuracy"]
-    # dense read-out on streets it never saw: well above the same model before training
-    untrained = tmp_path / "untrained" / "zs3d-test-clip.safetensors"
-    train_world_clip([images], untrained, ClipTrainConfig(steps=0, seed=3), progress=False)
-    before = evaluate_world_clip(untrained, [heldout], crops_per_class=20, max_images=6)
-    assert quality["pixel_accuracy"] > before["pixel_accuracy"] + 0.1, (quality["pixel_accuracy"], before["pixel_accuracy"])
-    # the same seed gives the same weights (shown on short runs: each step is the same code)
-    short = ClipTrainConfig(steps=12, batch_size=64, lr=2e-3, warmup=4, seed=3)
-    first_run, second_run = (tmp_path / name / "zs3d-test-clip.safetensors" for name in ("b", "c"))
-    for path in (first_run, second_run):
-        train_world_clip([images], path, short, progress=False)
-    assert first_run.read_bytes() == second_run.read_bytes() != out.read_bytes()
-    # the contrastive loss falls below where it started (about ln 17, chance): 2.98 -> 2.55 here
-    first = record["loss_curve"][0][0]
-    assert record["final_losses"]["i2t"] < 0.9 * first, (record["final_losses"]["i2t"], first)
 
 
 def test_command_line_trains_and_measures_on_heldout_streets(tmp_path, capsys):

@@ -72,6 +72,18 @@ def world_config(out: Path, size: DemoSize, seed: int, overrides: list[str] = ()
         f"run.seed={seed}", f"run.output_dir={out}", "run.name=student", *overrides])
 
 
+# The control: nothing from the teacher (no pseudo labels, no unseen-class mass on unlabelled
+# points, no feature alignment); the text embeddings alone name the classes.
+SEEN_ONLY = ["loss.pseudo=false", "loss.unseen_mass_weight=0", "loss.mcfa_global=false", "loss.mcfa_local=false"]
+
+
+def seen_only_config(out: Path, size: DemoSize, seed: int):
+    """The demo's student without the teacher: the same world, streets, seed and epochs (all of
+    them guided; self-training needs a teacher-taught student)."""
+    epochs = size.epochs_guided + size.epochs_self
+    return world_config(out, size, seed, [*SEEN_ONLY, "train.epochs_self=0", f"train.epochs_guided={epochs}"])
+
+
 def missing_streets(world: Path, names: list[str]) -> list[tuple[int, int]]:
     """(first, count) of each run of consecutive streets not yet (completely) written."""
     runs: list[tuple[int, int]] = []
