@@ -195,6 +195,11 @@ def merge_rounds(rounds: list[dict], times: dict[str, str | None], peaks: tuple[
     return row
 
 
+def with_interval(value: float, bounds) -> str:
+    """A figure and its interval as the result tables print them: 12.3 [10.1, 14.0]."""
+    return f"{value:.1f} [{bounds[0]:.1f}, {bounds[1]:.1f}]"
+
+
 def write_result(name: str, result: dict, path: Path | None = None) -> Path:
     """``result`` with the benchmark's name, the device and the date, to ``path``
     (default benchmarks/results/NAME.json)."""

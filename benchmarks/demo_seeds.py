@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import REPO, RESULTS, write_result  # noqa: E402
+from common import REPO, RESULTS, with_interval, write_result  # noqa: E402
 
 from zeroseg3d.metrics import SCORES  # noqa: E402
 
@@ -50,10 +50,6 @@ def run_seed(seed: int, out: Path, reuse: bool) -> dict:
         "teacher_view": {k: teacher[k] for k in SCORES},
         "student_minus_teacher_view": metrics["student_minus_teacher"],
     }
-
-
-def with_interval(value: float, bounds) -> str:
-    return f"{value:.1f} [{bounds[0]:.1f}, {bounds[1]:.1f}]"
 
 
 def table(rows: list[dict]) -> list[str]:

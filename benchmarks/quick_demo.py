@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import REPO, RESULTS, write_result  # noqa: E402
+from common import REPO, RESULTS, with_interval, write_result  # noqa: E402
 
 
 def untrained_teacher_quality(out: Path, seed: int) -> dict:
@@ -78,10 +78,6 @@ def run_seed(seed: int, out: Path, reuse: bool) -> dict:
     }
 
 
-def interval(value: float, bounds) -> str:
-    return f"{value:.1f} [{bounds[0]:.1f}, {bounds[1]:.1f}]"
-
-
 def table(rows: list[dict]) -> list[str]:
     lines = ["| seed | minutes (teacher training) | teacher: crop accuracy / pixel mIoU (untrained) | student mIoU "
              "| student unseen | seen-only unseen | test's checks |",
@@ -92,8 +88,8 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['seed']} | {r['seconds'] / 60:.1f} ({r['stages']['teacher_training'] / 60:.1f}) | "
                      f"{t['crop_accuracy']:.2f} / {100 * t['pixel_miou']:.1f} ({u['crop_accuracy']:.2f} / "
                      f"{100 * u['pixel_miou']:.1f}) | {r['student']['miou']:.1f} | "
-                     f"{interval(r['student']['miou_unseen'], r['student']['interval_unseen'])} | "
-                     f"{interval(r['seen_only']['miou_unseen'], r['seen_only']['interval_unseen'])} | "
+                     f"{with_interval(r['student']['miou_unseen'], r['student']['interval_unseen'])} | "
+                     f"{with_interval(r['seen_only']['miou_unseen'], r['seen_only']['interval_unseen'])} | "
                      f"{passed} of {len(r['checks'])} |")
     return lines
 
