@@ -1,17 +1,14 @@
 """The main job end to end, in its quick variant: every stage runs, the report folder is
-complete, the demo teacher learns, and the student taught by it recognises unseen classes that seen-only
-training cannot. Seen-only training predicts next to no unseen class (unseen mIoU 0.0-0.7 over seeds
-0-2, `python benchmarks/quick_demo.py`); the quick demo's students 18.7 (seed 0, this test), 26.3 and
-4.3: on so few validation frames the student is measured against its own seen-only twin, not a
-fixed bar."""
+complete, the demo teacher learns, and the student taught by it recognises unseen classes, which
+seen-only training does not (engine/demo.demo_checks; its floors are set from the quick demo and
+its seen-only twin over seeds 0-2, `python benchmarks/quick_demo.py`)."""
 
 import json
 
-from zeroseg3d.engine.demo import QUICK, run_demo, seen_only_config, world_config
-from zeroseg3d.engine.train import run_training
+from zeroseg3d.engine.demo import QUICK, SEEN_ONLY, demo_checks, run_demo, seen_only_config, world_config
 
 
-def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
+def test_quick_demo_teacher_learns_and_its_student_recognises_unseen_classes(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, quick=True, seed=0, progress=False)
     for name in ("report.md", "metrics.json", "metrics_per_frame.npz", "iou_per_class.png", "training_curves.png",
@@ -23,13 +20,13 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
     quality = json.loads((out / "teacher" / "zs3d-world-clip.quality.json").read_text())
     assert quality["readout"]["scales"] == world_config(out, QUICK, 0).teacher.scales
     assert quality["readout"]["sliding"] is True
-    # the teacher learnt: on the held-out streets it names crops far above chance and reads pixels
-    # as the untrained model cannot (seeds 0-2, benchmarks/quick_demo.py: untrained crop accuracy
-    # 0.06-0.09 against a chance of 0.06 and pixel mIoU 0.006-0.024; trained 0.58-0.66 and
-    # 0.39-0.40), and its contrastive loss fell
-    assert quality["crop_accuracy"] > 3 * quality["chance"] and quality["pixel_miou"] > 0.15, quality
+    # the teacher learnt and its student recognises the unseen classes (seed 0: unseen mIoU 18.7
+    # [16.0, 21.2]; with training seeds 1 and 2 on the same world and teacher 17.3 [15.0, 18.2] and
+    # 17.1 [10.3, 25.5], benchmarks/results/quick_demo.md), each check against its floor
     losses = json.loads((out / "teacher" / "zs3d-world-clip.train.json").read_text())
-    assert losses["final_losses"]["i2t"] < 0.9 * losses["loss_curve"][0][0], losses["final_losses"]
+    assert metrics["checks"] == demo_checks(quality, losses, metrics)
+    assert len(metrics["checks"]) == 4 and all(metrics["checks"].values()), (metrics["checks"], quality,
+                                                                             metrics["interval"]["miou_unseen"])
     saved = json.loads((out / "metrics.json").read_text())
     assert {"miou", "miou_seen", "miou_unseen", "hiou", "fov", "per_class", "seconds", "stages"} <= set(saved)
     assert saved["miou"] == metrics["miou"] and saved["seconds"] > 0
@@ -42,10 +39,26 @@ def test_quick_demo_beats_seen_only_training_on_unseen_classes(tmp_path):
     assert "| teacher pseudo labels | camera view |" in report and "95% intervals" in report
     assert set(saved["interval"]) >= {"miou", "miou_unseen", "per_class"}
     assert saved["teacher"]["points_3d_camera_view"]["interval"]["miou"] is not None
-    # the same world, data and number of epochs, without the teacher
-    baseline = run_training(seen_only_config(out, QUICK, 0), tmp_path / "seen_only", progress=False)["metrics"]
-    assert metrics["miou_unseen"] > baseline["miou_unseen"] + 3.0, (metrics["miou_unseen"], baseline["miou_unseen"])
-    # beyond noise: the lower end of the student's interval over the 3 validation streets is
-    # above the upper end of seen-only training's
-    assert metrics["interval"]["miou_unseen"][0] > baseline["interval"]["miou_unseen"][1], (
-        metrics["interval"]["miou_unseen"], baseline["interval"]["miou_unseen"])
+    assert "## Checks" in report and "- passed: student unseen mIoU above 2 beyond its interval" in report
+
+
+def test_demo_checks_against_their_floors():
+    teacher = {"crop_accuracy": 0.2, "chance": 0.06, "pixel_miou": 0.16}
+    record = {"loss_curve": [[3.0, 2.0, 1.0]], "final_losses": {"i2t": 2.6}}
+    student = {"interval": {"miou_unseen": [2.5, 9.0]}}
+    assert all(demo_checks(teacher, record, student).values())
+    failing = demo_checks({**teacher, "crop_accuracy": 0.17, "pixel_miou": 0.15},
+                          {**record, "final_losses": {"i2t": 2.75}}, {"interval": {"miou_unseen": [1.9, 30.0]}})
+    assert not any(failing.values()) and len(failing) == 4
+    # no training record (a teacher from elsewhere): no loss check; no interval: not passed
+    checks = demo_checks(teacher, None, {"interval": {"miou_unseen": None}})
+    assert len(checks) == 3 and checks["student unseen mIoU above 2 beyond its interval"] is False
+
+
+def test_the_seen_only_twin_drops_every_teacher_term_and_keeps_the_steps(tmp_path):
+    full, twin = world_config(tmp_path, QUICK, 0), seen_only_config(tmp_path, QUICK, 0)
+    assert SEEN_ONLY and not (twin.loss.pseudo or twin.loss.mcfa_global or twin.loss.mcfa_local)
+    assert twin.loss.unseen_mass_weight == 0 and full.loss.pseudo and full.loss.mcfa_global
+    assert twin.train.epochs_self == 0
+    assert twin.train.epochs_guided == full.train.epochs_guided + full.train.epochs_self
+    assert twin.data == full.data and twin.run.seed == full.run.seed

@@ -108,8 +108,21 @@ def test_the_input_norm_lets_the_student_see_intensity(input_norm):
         assert accuracy < 0.6, accuracy
 
 
+def _every(frame, n):
+    """Every n-th point of ``frame``: the same scene, classes and voxels mostly, 1/n of the
+    per-point work."""
+    from dataclasses import replace
+
+    keep = slice(None, None, n)
+    return replace(frame, points=frame.points[keep], labels=frame.labels[keep], raw_labels=frame.raw_labels[keep],
+                   instances=frame.instances[keep])
+
+
 def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(world_frame):
     dataset, frame = world_frame
+    # a quarter of the points (14,337 of the frame's 23,431 voxels): 70 steps give 0.979 seen
+    # accuracy and a truck IoU of 0.917, all the points 0.988 and 0.902 after 80 steps, in half the time
+    frame = _every(frame, 4)
     vocab = dataset.vocabulary
     split = vocab.split(unseen=["truck", "motorcycle", "bicyclist", "traffic-sign"])
     sample = SampleBuilder(0.2)(frame)
@@ -128,7 +141,7 @@ def test_overfits_seen_classes_and_learns_an_unseen_class_from_pseudo_labels(wor
     criterion = MethodCriterion(LossConfig(mcfa_global=False, mcfa_local=False, pseudo_weight=1.0), seen, ~seen)
     torch.manual_seed(0)
     model = create_student(ModelConfig(backbone="small"), 32)
-    predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=80)
+    predicted = _overfit(model, batch, text_matrix(vocab.num_classes), criterion, steps=70)
     seen_points = np.isin(truth, split.seen)
     accuracy = (predicted[seen_points] == truth[seen_points]).mean()
     assert accuracy > 0.95, accuracy

@@ -13,6 +13,9 @@ def run(args) -> int:
           f"unseen {metrics['miou_unseen']:.1f}, hIoU {metrics['hiou']:.1f}")
     print(f"student on val, camera view: mIoU {fov['miou']:.1f}, seen {fov['miou_seen']:.1f}, "
           f"unseen {fov['miou_unseen']:.1f}, hIoU {fov['hiou']:.1f}")
+    checks = metrics["checks"]
+    failed = [name for name, ok in checks.items() if not ok]
+    print(f"checks: {len(checks) - len(failed)} of {len(checks)} passed" + "".join(f"\n  FAILED: {n}" for n in failed))
     return 0
 
 
