@@ -53,6 +53,8 @@ def test_demo_checks_against_their_floors():
     # no training record (a teacher from elsewhere): no loss check; no interval: not passed
     checks = demo_checks(teacher, None, {"interval": {"miou_unseen": None}})
     assert len(checks) == 3 and checks["student unseen mIoU above 2 beyond its interval"] is False
+    # every class seen in 3D: nothing for the student's check to measure
+    assert len(demo_checks(teacher, record, {**student, "unseen_classes": []})) == 3
 
 
 def test_the_seen_only_twin_drops_every_teacher_term_and_keeps_the_steps(tmp_path):
