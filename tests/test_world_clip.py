@@ -70,7 +70,9 @@ def test_command_line_trains_and_measures_on_heldout_streets(tmp_path, capsys):
                  "--images", "6", "--heldout-images", "3", "--seed", "2"]) == 0
     assert len(list((world / "images2d_heldout" / "image_2").glob("*.png"))) == 3
     out = tmp_path / "teacher" / "zs3d-cli-clip.safetensors"
-    assert main(["world", "train-clip", "--world", str(world), "--out", str(out), "--steps", "5"]) == 0
+    assert main(["world", "train-clip", "--world", str(world), "--out", str(out), "--steps", "5",
+                 "--batch-size", "24"]) == 0
+    assert json.loads(out.with_suffix(".train.json").read_text())["settings"]["batch_size"] == 24
     quality = json.loads(out.with_suffix(".quality.json").read_text())
     assert quality["images"] == 3   # measured on the held-out streets, not on its training images
     assert "held-out images: 3" in capsys.readouterr().out

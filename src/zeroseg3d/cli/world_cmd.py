@@ -34,7 +34,8 @@ def run_train_clip(args) -> int:
     from zeroseg3d.world.clip_quality import evaluate_world_clip
     from zeroseg3d.world.clip_training import image_folders, train_world_clip
 
-    config = ClipTrainConfig(steps=args.steps, seed=args.seed, threads=args.threads, precision=args.precision)
+    config = ClipTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+                             precision=args.precision)
     folders = image_folders(args.world, _sequences(args.sequences))
     if (Path(args.world) / IMAGE_SET).is_dir():
         folders.append(Path(args.world) / IMAGE_SET)
@@ -90,6 +91,8 @@ def add_parser(commands) -> None:
                       "config goes beside it as .json")
     clip.add_argument("--seed", type=non_negative_int, default=0)
     clip.add_argument("--steps", type=non_negative_int, default=ClipTrainConfig.steps)
+    clip.add_argument("--batch-size", type=positive_int, default=ClipTrainConfig.batch_size,
+                      help=f"image crops per step (default {ClipTrainConfig.batch_size})")
     clip.add_argument("--threads", type=positive_int, default=min(2, os.cpu_count() or 1))
     clip.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=ClipTrainConfig.precision,
                       help="the towers' forward in bfloat16 (auto: where the CPU has bfloat16 units)")
