@@ -93,6 +93,8 @@ CROP_ACCURACY_OVER_CHANCE = 3.0
 PIXEL_MIOU_FLOOR = 0.15
 I2T_LOSS_FALL = 0.9
 UNSEEN_FLOOR = 2.0
+# the checks' names state their floors
+STUDENT_CHECK = f"student unseen mIoU above {UNSEEN_FLOOR:g} beyond its interval"
 
 
 def teacher_checks(teacher_2d: dict, teacher_record: dict | None) -> dict[str, bool]:
@@ -100,13 +102,14 @@ def teacher_checks(teacher_2d: dict, teacher_record: dict | None) -> dict[str, b
     untrained model does, and its image-to-text loss fell (that check needs its training record,
     ``.train.json``, absent when the teacher came from elsewhere)."""
     checks = {
-        "teacher names held-out crops above 3x chance":
+        f"teacher names held-out crops above {CROP_ACCURACY_OVER_CHANCE:g}x chance":
             teacher_2d["crop_accuracy"] > CROP_ACCURACY_OVER_CHANCE * teacher_2d["chance"],
-        "teacher pixel mIoU on held-out streets above 15%": teacher_2d["pixel_miou"] > PIXEL_MIOU_FLOOR,
+        f"teacher pixel mIoU on held-out streets above {100 * PIXEL_MIOU_FLOOR:g}%":
+            teacher_2d["pixel_miou"] > PIXEL_MIOU_FLOOR,
     }
     if teacher_record is not None and teacher_record.get("final_losses"):
         first, final = teacher_record["loss_curve"][0][0], teacher_record["final_losses"]["i2t"]
-        checks["teacher image-to-text loss below 0.9x its first"] = final < I2T_LOSS_FALL * first
+        checks[f"teacher image-to-text loss below {I2T_LOSS_FALL:g}x its first"] = final < I2T_LOSS_FALL * first
     return checks
 
 
@@ -120,8 +123,8 @@ def student_recognises_unseen(metrics: dict) -> bool:
 def demo_checks(teacher_2d: dict, teacher_record: dict | None, metrics: dict) -> dict[str, bool]:
     """The teacher's checks and the student's (where some classes are unseen), by name."""
     checks = teacher_checks(teacher_2d, teacher_record)
-    if metrics.get("unseen_classes", True):
-        checks["student unseen mIoU above 2 beyond its interval"] = student_recognises_unseen(metrics)
+    if metrics["unseen_classes"]:
+        checks[STUDENT_CHECK] = student_recognises_unseen(metrics)
     return checks
 
 
