@@ -129,6 +129,43 @@ def test_generation_is_deterministic(tmp_path, world):
     assert len(mine["label"]) != len(other["label"]) or not np.allclose(mine["center"], other["center"])
 
 
+def test_box_hits_with_rays_parallel_to_faces_and_a_turned_box():
+    from zeroseg3d.world.raycast import BOX, _box_hits
+
+    boxes = np.zeros(2, BOX)
+    boxes["center"] = [(0, 0, 1), (10, 0, 1)]
+    boxes["half"] = [(1, 1, 1), (2, 0.5, 1)]
+    boxes["yaw"] = [0, np.pi / 2]   # the second box's long side along y
+    # along x from the left: parallel to the y and z faces, inside their slabs for the first ray
+    o = np.array([-5.0, 0, 1])
+    t, normal, best, local = _box_hits(o, np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]), boxes[:1])
+    assert t[0] == 4 and np.allclose(normal[0], [-1, 0, 0]) and np.allclose(local[0], [-1, 0, 0])
+    assert np.isinf(t[1:]).all()   # beside the box: parallel to a face pair, outside its slab
+    t, *_ = _box_hits(np.array([-5.0, 3, 1]), np.array([[1.0, 0, 0]]), boxes[:1])
+    assert np.isinf(t[0])
+    # from below the turned box, straight up and along y: its half-widths swap in the world
+    t, normal, best, _ = _box_hits(np.array([10.0, -5, 1]), np.array([[0, 1.0, 0]]), boxes)
+    assert best[0] == 1 and np.isclose(t[0], 3) and np.allclose(normal[0], [0, -1, 0], atol=1e-12)
+    t, _, best, _ = _box_hits(np.array([10.0, 0, -4]), np.array([[0, 0, 1.0]]), boxes)
+    assert best[0] == 1 and np.isclose(t[0], 4)
+
+
+def test_value_noise_is_the_smooth_blend_of_hashed_lattice_values():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(-50, 50, (2000, 3))
+    noise = render.value_noise(p, 0.5, 3)
+    assert ((noise >= 0) & (noise < 1)).all() and noise.std() > 0.1
+    assert np.array_equal(noise, render.value_noise(p, 0.5, 3))
+    assert not np.allclose(noise, render.value_noise(p, 0.5, 4))   # the seed draws other values
+    # smooth: a millimetre moves it little; at a lattice point it is that cell's value alone
+    assert np.abs(render.value_noise(p + 1e-3, 0.5, 3) - noise).max() < 0.02
+    corner = np.floor(p[:5] / 0.5) * 0.5
+    c = (corner / 0.5).round().astype(np.int64)
+    h = (c[:, 0] * 73856093) ^ (c[:, 1] * 19349663) ^ (c[:, 2] * 83492791) ^ (3 * 2654435761)
+    h = (h ^ (h >> 13)) * 1274126177
+    np.testing.assert_allclose(render.value_noise(corner, 0.5, 3), ((h ^ (h >> 16)) & 0xFFFF) / 65536.0)
+
+
 def test_motorcycles_are_parked_and_unseen_classes_occur_in_most_streets():
     """Nobody rides a motorcycle in the world (its rider would be a motorcyclist, a class it
     lacks): motorcycles stand at the kerb, in parking strips or on sidewalks, never in the

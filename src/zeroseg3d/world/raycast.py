@@ -59,12 +59,10 @@ def _box_hits(o, d, boxes):
     oz = rel[:, 2]
     dx = d[:, None, 0] * c + d[:, None, 1] * s              # (R, P)
     dy = -d[:, None, 0] * s + d[:, None, 1] * c
-    dz = np.broadcast_to(d[:, None, 2], dx.shape)
+    dz = d[:, None, 2]                                       # (R, 1): boxes turn about z only
     local_o = (ox, oy, oz)
     local_d = (dx, dy, dz)
-    tmin = np.full(dx.shape, -np.inf)
-    tmax = np.full(dx.shape, np.inf)
-    axis_of_min = np.zeros(dx.shape, np.int8)
+    tmin = tmax = axis_of_min = None
     with np.errstate(divide="ignore", invalid="ignore"):
         for axis in range(3):
             inv = 1.0 / local_d[axis]
@@ -73,20 +71,23 @@ def _box_hits(o, d, boxes):
             t2 = (h - local_o[axis]) * inv
             near = np.minimum(t1, t2)
             far = np.maximum(t1, t2)
-            parallel = ~np.isfinite(inv)
-            outside = parallel & (np.abs(local_o[axis]) > h)
-            near = np.where(parallel, np.where(outside, np.inf, -np.inf), near)
-            far = np.where(parallel, np.where(outside, -np.inf, np.inf), far)
-            better = near > tmin
-            axis_of_min = np.where(better, axis, axis_of_min)
-            tmin = np.maximum(tmin, near)
-            tmax = np.minimum(tmax, far)
+            if not np.isfinite(inv).all():   # rare: a ray parallel to a face pair
+                parallel = np.broadcast_to(~np.isfinite(inv), near.shape)
+                outside = parallel & (np.abs(local_o[axis]) > h)
+                near = np.where(parallel, np.where(outside, np.inf, -np.inf), near)
+                far = np.where(parallel, np.where(outside, -np.inf, np.inf), far)
+            if tmin is None:
+                tmin, tmax, axis_of_min = near, far, np.zeros(near.shape, np.int8)
+                continue
+            axis_of_min[near > tmin] = axis
+            np.maximum(tmin, near, out=tmin)
+            np.minimum(tmax, far, out=tmax)
     t = np.where((tmax >= tmin) & (tmin > EPS), tmin, np.inf)
     best = t.argmin(axis=1)
     rows = np.arange(len(d))
     t_best = t[rows, best]
     axis = axis_of_min[rows, best]
-    ld = np.stack([local_d[k][rows, best] for k in range(3)], axis=1)
+    ld = np.stack([dx[rows, best], dy[rows, best], d[:, 2]], axis=1)
     lo = np.stack([local_o[k][best] for k in range(3)], axis=1)
     local = lo + ld * np.where(np.isfinite(t_best), t_best, 0.0)[:, None]
     normal_local = np.zeros((len(d), 3))

@@ -121,27 +121,30 @@ def scan_lidar(scene: Scene, pose: np.ndarray, rng: np.random.Generator):
 
 
 # -- camera -------------------------------------------------------------------------------
-def _hash_noise(cells: np.ndarray, seed: int) -> np.ndarray:
-    """Deterministic pseudo-random values in [0, 1) for integer lattice cells (..., 3)."""
-    c = cells.astype(np.int64)
-    h = (c[..., 0] * 73856093) ^ (c[..., 1] * 19349663) ^ (c[..., 2] * 83492791) ^ (seed * 2654435761)
-    h = (h ^ (h >> 13)) * 1274126177
-    return ((h ^ (h >> 16)) & 0xFFFF) / 65536.0
-
-
 def value_noise(p: np.ndarray, scale: float, seed: int) -> np.ndarray:
-    """Smooth 3D value noise in [0, 1) at points (N, 3), features of size ``scale`` metres."""
+    """Smooth 3D value noise in [0, 1) at points (N, 3), features of size ``scale`` metres: the
+    smoothstep blend of pseudo-random values hashed from the integer lattice cells around each
+    point."""
     q = p / scale
     base = np.floor(q)
     f = q - base
     f = f * f * (3 - 2 * f)
+    cell = base.astype(np.int64)
+    # the hash (x * 73856093) ^ (y * 19349663) ^ (z * 83492791) ^ (seed * 2654435761) per axis
+    # and corner, combined by xor at each of the 8 corners
+    hx = [cell[:, 0] * 73856093, (cell[:, 0] + 1) * 73856093]
+    hy = [cell[:, 1] * 19349663, (cell[:, 1] + 1) * 19349663]
+    hz = [(cell[:, 2] + d) * 83492791 ^ (seed * 2654435761) for d in (0, 1)]
+    wx, wy, wz = ([1 - f[:, k], f[:, k]] for k in range(3))
     out = np.zeros(len(p))
     for dx in (0, 1):
         for dy in (0, 1):
+            hxy = hx[dx] ^ hy[dy]
+            wxy = wx[dx] * wy[dy]
             for dz in (0, 1):
-                w = ((f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
-                     * (f[:, 2] if dz else 1 - f[:, 2]))
-                out += w * _hash_noise(base + [dx, dy, dz], seed)
+                h = hxy ^ hz[dz]
+                h = (h ^ (h >> 13)) * 1274126177
+                out += (wxy * wz[dz]) * (((h ^ (h >> 16)) & 0xFFFF) / 65536.0)
     return out
 
 
@@ -158,8 +161,10 @@ def shade(scene: Scene, hits: Hits, surf: Surface, dirs: np.ndarray, origin: np.
     def apply(mask, factor):
         rgb[mask] *= factor[:, None] if factor.ndim == 1 else factor
 
-    grain = value_noise(world, 0.08, 1)
-    coarse = value_noise(world, 0.9, 2)
+    # textures are drawn on hits only (a miss is PLAIN): no noise for the sky's pixels
+    grain, coarse = np.zeros(n), np.zeros(n)
+    grain[hit] = value_noise(world[hit], 0.08, 1)
+    coarse[hit] = value_noise(world[hit], 0.9, 2)
     m = tex == Tex.ASPHALT
     apply(m, 0.8 + 0.35 * grain[m] + 0.15 * coarse[m])
     m = tex == Tex.PAINT
@@ -216,7 +221,8 @@ def shade(scene: Scene, hits: Hits, surf: Surface, dirs: np.ndarray, origin: np.
     sky_top, sky_horizon = np.array([95.0, 140, 205]), np.array([200.0, 215, 230])
     up = np.clip(dirs[:, 2] * 3, 0, 1)[:, None]
     sky = sky_horizon * (1 - up) + sky_top * up
-    clouds = value_noise(dirs * 40, 1.0, 7)[:, None]
+    clouds = np.zeros((n, 1))   # the sky shows where nothing is hit
+    clouds[~hit, 0] = value_noise(dirs[~hit] * 40, 1.0, 7)
     sky = sky * (1 - 0.35 * clouds) + 240 * 0.35 * clouds
     fog = np.exp(-np.where(hit, hits.t, 0.0) / 350.0)[:, None]
     rgb = np.where(hit[:, None], rgb * fog + sky_horizon * (1 - fog), sky)
