@@ -86,9 +86,9 @@ def seen_only_config(out: Path, size: DemoSize, seed: int):
 
 # Floors set from the quick demo over worlds 0-4 (benchmarks/quick_demo.py): untrained teachers
 # name 3-9% of the held-out crops (chance 5.9%) and read pixels at 0.6-2.9% mIoU, trained ones
-# 58-67% and 37.5-48.1%. Seen-only students (SEEN_ONLY) name some unseen points from the text alone:
-# 0.0-3.3 unseen mIoU, the tops of their intervals up to 5.4 (world 3: 3.3 [2.6, 5.4]); the
-# student's floor lies above every one of those intervals. The quick demo's students reach
+# 58-67% and 37.5-48.1%. Seen-only students (SEEN_ONLY) name some unseen points from the text
+# alone: 0.0-3.3 unseen mIoU, the tops of their intervals up to 5.4 (world 3: 3.3 [2.6, 5.4]);
+# the student's floor lies above every one of those intervals. The quick demo's students reach
 # 4.3-26.3 (the lower ends of their intervals 3.1-23.2: world 2's falls short); the full demo's
 # figures are far above them.
 CROP_ACCURACY_OVER_CHANCE = 3.0

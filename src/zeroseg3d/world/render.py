@@ -130,11 +130,11 @@ def value_noise(p: np.ndarray, scale: float, seed: int) -> np.ndarray:
     f = q - base
     f = f * f * (3 - 2 * f)
     cell = base.astype(np.int64)
-    # the hash (x * 73856093) ^ (y * 19349663) ^ (z * 83492791) ^ (seed * 2654435761) per axis
-    # and corner, combined by xor at each of the 8 corners
-    hx = [cell[:, 0] * 73856093, (cell[:, 0] + 1) * 73856093]
-    hy = [cell[:, 1] * 19349663, (cell[:, 1] + 1) * 19349663]
-    hz = [(cell[:, 2] + d) * 83492791 ^ (seed * 2654435761) for d in (0, 1)]
+    # the hash (x * 73856093) ^ (y * 19349663) ^ (z * 83492791) ^ (seed * 2654435761): each axis's
+    # term for its two corners once, combined by xor at each of the 8 corners
+    hx, hy, hz = ([(cell[:, k] + d) * prime for d in (0, 1)]
+                  for k, prime in enumerate((73856093, 19349663, 83492791)))
+    hz = [h ^ (seed * 2654435761) for h in hz]
     wx, wy, wz = ([1 - f[:, k], f[:, k]] for k in range(3))
     out = np.zeros(len(p))
     for dx in (0, 1):
