@@ -43,7 +43,8 @@ def test_bad_configs_are_refused_with_the_key(tmp_path):
         load_config(None, ["data.voxel_size=abc"])
     with pytest.raises(ConfigError, match="not of the form key=value"):
         load_config(None, ["data.voxel_size"])
-    for bad in ("loss.pseudo_prior_power=1.5", "loss.pseudo_object_ground=-1", "loss.pseudo_vote_mass_power=-1"):
+    for bad in ("loss.pseudo_prior_power=1.5", "loss.pseudo_object_ground=-1", "loss.pseudo_vote_mass_power=-1",
+                "model.in_channels=5"):
         with pytest.raises(ConfigError, match=bad.split("=")[0]):
             load_config(None, [bad])
     loop = tmp_path / "a.yaml"

@@ -191,6 +191,39 @@ def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoin
     np.testing.assert_allclose(np.asarray(las.confidence), out["confidence"], atol=0.02)
 
 
+def test_a_scan_without_intensity_is_given_the_training_mean_in_a_warning(tiny_checkpoint, tmp_path, capsys):
+    """A file without an intensity field reads as intensity 0; a student that reads intensity
+    (model.in_channels=4) is given the mean of its training data instead, said in one line that
+    names the file. A student of x, y, z alone needs none."""
+    import warnings
+
+    from zeroseg3d.engine.evaluate import intensity_stand_in
+    from zeroseg3d.models.config import ModelConfig
+    from zeroseg3d.models.segmentor import create_student
+
+    segmenter = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu")
+    mean = float(segmenter.model.input_norm.running_mean[3])
+    assert 0.01 < mean < 1   # the running mean after one epoch, moving from 0
+    xyz = np.random.default_rng(0).uniform(-20, 20, (2000, 3)) * [1, 1, 0.1]
+    path = tmp_path / "xyz.npy"
+    np.save(path, xyz)
+    frame = segmenter.open_input(path)[0]
+    assert not frame.points[:, 3].any()
+    with pytest.warns(UserWarning, match=f"{path}: no intensity .* given its training mean {mean:.3g}"):
+        result = segmenter.predict(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # scans with intensity: nothing to say
+        given = segmenter.predict(np.concatenate([xyz, np.full((len(xyz), 1), mean)], axis=1))
+        zeros = segmenter.predict(np.concatenate([xyz, np.full((len(xyz), 1), 1e-3)], axis=1))
+    np.testing.assert_array_equal(result.labels, given.labels)
+    np.testing.assert_array_equal(result.scores, given.scores)
+    assert not np.array_equal(zeros.scores, result.scores)   # (intensity near 0: what it was given before)
+    assert intensity_stand_in(create_student(ModelConfig(in_channels=3), 32), frame.points) is None
+    capsys.readouterr()
+    assert main(["predict", str(tiny_checkpoint), str(path), "--out", str(tmp_path / "out")]) == 0
+    assert f"zeroseg3d: warning: {path}: no intensity (every value 0)" in capsys.readouterr().err
+
+
 def test_predict_writes_a_las_scan_back_as_a_copy_with_its_classes(tiny_checkpoint, tmp_path):
     import laspy
 

@@ -108,6 +108,20 @@ def test_the_input_norm_lets_the_student_see_intensity(input_norm):
         assert accuracy < 0.6, accuracy
 
 
+def test_a_student_of_x_y_z_alone_reads_no_intensity():
+    batch = _flat_checkerboard()
+    blank = {**batch, "points": batch["points"] * torch.tensor([1.0, 1.0, 1.0, 0.0])}
+    text = text_matrix(2)
+    for channels in (3, 4):
+        torch.manual_seed(0)
+        model = create_student(ModelConfig(in_channels=channels), 32).eval()
+        assert model.input_norm.num_features == channels and model.backbone.stem[0].in_channels == channels
+        with torch.no_grad():
+            logits, without = model(batch, text)["logits"], model(blank, text)["logits"]
+        # x, y, z alone: the same logits to the bit whatever the intensity; with it, others
+        assert torch.equal(logits, without) == (channels == 3)
+
+
 def _every(frame, n):
     """Every n-th point of ``frame``: the same scene, classes and voxels mostly, 1/n of the
     per-point work."""

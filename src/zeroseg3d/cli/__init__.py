@@ -72,10 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line_warnings(show):
     """``warnings.showwarning`` that writes zeroseg3d's own warnings (a partial labels folder, a
     cache folder that cannot be written) as one line, like its errors, and hands other
-    libraries' to ``show``."""
+    libraries' to ``show``. A progress bar on the terminal is cleared for the line and drawn again
+    below it (tqdm.write)."""
     def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
         if Path(filename).resolve().is_relative_to(PACKAGE):
-            print(f"zeroseg3d: warning: {message}", file=sys.stderr if file is None else file)
+            from tqdm import tqdm
+
+            tqdm.write(f"zeroseg3d: warning: {message}", file=sys.stderr if file is None else file)
         else:
             show(message, category, filename, lineno, file, line)
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from zeroseg3d.datasets.frame import Frame
-from zeroseg3d.datasets.pipeline import SampleBuilder, collate
+from zeroseg3d.datasets.pipeline import SampleBuilder
 from zeroseg3d.datasets.vocabulary import Vocabulary, normalize_name
 from zeroseg3d.engine.checkpoint import CheckpointError, load_checkpoint
-from zeroseg3d.utils.device import autocast, to_device
+from zeroseg3d.engine.evaluate import predict_logits
 from zeroseg3d.errors import ConfigError, DataError
 
 
@@ -184,11 +184,9 @@ class Segmenter:
         names, text = self.text_for(classes)
         # the student reads points only: no pairing with the cameras (pictures pair on their own)
         sample = self.builder(Frame(frame.frame_id, frame.points))
-        batch = to_device(collate([sample]), self.device)
-        with autocast(self.device, self.precision, inference=True):
-            logits = self.network(batch, text.to(self.device))["logits"].float()
+        logits = predict_logits(self.network, text, sample, self.device, self.precision, frame.source)
         scores, labels = logits.softmax(dim=1).max(dim=1)
-        return Prediction(labels.cpu().numpy(), scores.cpu().numpy(), names)
+        return Prediction(labels.numpy(), scores.numpy(), names)
 
     def predict_paths(self, inputs: Sequence[str | Path], out: str | Path, classes: Sequence[str] | None = None,
                       fmt: str = "ply", pictures: bool = False, rerun: str | Path | None = None,

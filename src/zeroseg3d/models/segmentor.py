@@ -31,9 +31,11 @@ class ZeroShotSegmentor(nn.Module):
                                         requires_grad=config.learn_logit_scale)
 
     def voxel_features(self, batch: dict) -> torch.Tensor:
-        """(V, c) backbone features of every voxel of the batch."""
+        """(V, c) backbone features of every voxel of the batch, from the means of its points'
+        first ``config.in_channels`` channels (x, y, z and intensity, or x, y, z)."""
         coords = batch["voxel_coords"]
-        features = scatter_mean(batch["points"], batch["point_to_voxel"], coords.shape[0])
+        points = batch["points"][:, :self.config.in_channels]
+        features = scatter_mean(points, batch["point_to_voxel"], coords.shape[0])
         if self.input_norm is not None:
             features = self.input_norm(features)
         return self.backbone(features, coords, len(batch["offsets"]) - 1)
