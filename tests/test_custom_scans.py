@@ -80,6 +80,21 @@ def test_every_point_format_reads_the_same_scan(tmp_path, kind):
     assert frame.cameras == []
 
 
+def test_intensity_is_read_under_its_usual_names_and_is_zero_without_one(tmp_path):
+    from zeroseg3d.datasets.io import read_points
+
+    values = np.arange(50) * 5.0   # 0-245: a 0-255 scale
+    for name in ("intensity", "remission", "reflectance", "reflectivity", "scalar_Intensity", "I"):
+        path = tmp_path / f"{name}.pcd"
+        header = (f"VERSION 0.7\nFIELDS x y z {name}\nSIZE 4 4 4 4\nTYPE F F F F\nCOUNT 1 1 1 1\nWIDTH 50\n"
+                  "HEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 50\nDATA ascii\n")
+        rows = "\n".join(f"{x:.6f} {y:.6f} {z:.6f} {v}" for (x, y, z), v in zip(POINTS[:, :3], values))
+        path.write_text(header + rows + "\n")
+        np.testing.assert_allclose(read_points(path)[0][:, 3], values / 255, atol=1e-6)
+    np.save(tmp_path / "xyz.npy", POINTS[:, :3])
+    assert not read_points(tmp_path / "xyz.npy")[0][:, 3].any()
+
+
 def test_lzf_tokens_unpack_as_liblzf_defines_them():
     """Known answers by the format (a literal run; a copy of length (control >> 5) + 2, or 7 +
     the next byte + 2, from ((control & 31) << 8) + the next byte + 1 bytes back, overlapping

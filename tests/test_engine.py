@@ -449,6 +449,35 @@ def test_training_on_3d_labels_alone_reads_no_teacher_cache(tiny_run, tmp_path):
                      progress=False)
 
 
+def test_training_scans_without_intensity_are_said_and_their_student_is_given_no_stand_in(tiny_run, tmp_path):
+    """A student of intensity trained on scans without any is told of model.in_channels=3; its
+    input norm's mean stays 0, and such scans are what it knows: nothing stands in, nothing said."""
+    import shutil
+    import warnings
+
+    from zeroseg3d.engine.builder import build_setup
+
+    root, config_path, world = tiny_run
+    blank = tmp_path / "world" / "sequences" / "00"
+    shutil.copytree(world / "sequences" / "00", blank)
+    for scan in (blank / "velodyne").glob("*.bin"):
+        points = np.fromfile(scan, np.float32).reshape(-1, 4)
+        points[:, 3] = 0
+        points.tofile(scan)
+    alone = [f"data.root={tmp_path / 'world'}", "run.eval_split=null", "train.epochs_guided=1", "train.epochs_self=0",
+             f"teacher.cache_dir={tmp_path / 'cache'}", "loss.pseudo=false", "loss.mcfa_global=false",
+             "loss.mcfa_local=false"]
+    said = r"000000.bin: the first training scan has no intensity .*\(model.in_channels=3\)"
+    with pytest.warns(UserWarning, match=said):
+        run_training(load_config(config_path, alone), tmp_path / "run", progress=False)
+    segmenter = Segmenter.from_checkpoint(tmp_path / "run" / "checkpoints" / "guided.pt", device="cpu")
+    assert segmenter.model.input_norm.running_mean[3] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_setup(load_config(config_path, alone + ["model.in_channels=3"]), progress=False)
+        segmenter.predict(points)
+
+
 def test_a_validation_split_that_is_not_there_is_said_before_training(tiny_run, tmp_path):
     from zeroseg3d.errors import DataError
 

@@ -14,7 +14,9 @@ from zeroseg3d.errors import DataError
 
 POINT_SUFFIXES = (".bin", ".npy", ".ply", ".pcd", ".las", ".laz")
 GEOREFERENCED_M = 10_000.0   # coordinates farther from the origin are shifted (float32 keeps mm there)
-_INTENSITY_NAMES = ("intensity", "remission", "reflectance", "scalar_intensity", "i")
+# field names of intensity, matched without case, the first present taken: PCL's, KITTI's,
+# CloudCompare's exports, Ouster's and Livox's (reflectivity)
+_INTENSITY_NAMES = ("intensity", "remission", "reflectance", "reflectivity", "scalar_intensity", "i")
 _LABEL_NAMES = ("label", "class", "semantic", "scalar_label")
 
 

@@ -4,6 +4,7 @@ Stages (teacher cache, train, evaluate, predict, demo) ask for what they need he
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,9 @@ def build_setup(config: Config, progress: bool = True) -> Setup:
 
     device = resolve_device(config.train.device)
     frames = build_dataset(config.data, config.data.split)
+    if config.model.in_channels == 4 and len(frames) and not frames[0].points[:, 3].any():
+        warnings.warn(f"{frames[0].source or frames.frame_ids[0]}: the first training scan has no intensity (every "
+                      "value 0); a student of x, y, z alone (model.in_channels=3) needs none")
     split = class_split(config, frames.vocabulary)
     key, identity, text = teacher_outputs_key(config.teacher, frames.vocabulary, config.data.pairing)
     if text is None:

@@ -23,11 +23,12 @@ def intensity_stand_in(model, points: np.ndarray) -> float | None:
     """What a student that reads intensity (``model.config.in_channels`` 4) is given for a scan
     without any (every value 0, as a file without the field reads): the mean intensity of its
     training data (its input norm's running mean; 0 without one), with which such students
-    predict better than with zeros (docs/results.md). None for a scan with intensity or a
-    student without it."""
+    predict better than with zeros (docs/results.md). None for a scan with intensity, a student
+    without it, or one whose training scans had none either (a running mean of exactly 0)."""
     if model.config.in_channels < 4 or points[:, 3].any():
         return None
-    return 0.0 if model.input_norm is None else float(model.input_norm.running_mean[3])
+    mean = 0.0 if model.input_norm is None else float(model.input_norm.running_mean[3])
+    return None if mean == 0 and model.input_norm is not None else mean
 
 
 @torch.no_grad()
