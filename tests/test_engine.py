@@ -193,7 +193,7 @@ def test_a_georeferenced_scan_is_predicted_in_its_own_coordinates(tiny_checkpoin
 
 def test_a_scan_without_intensity_is_given_the_training_mean_in_a_warning(tiny_checkpoint, tmp_path, capsys):
     """A file without an intensity field reads as intensity 0; a student that reads intensity
-    (model.in_channels=4) is given the mean of its training data instead, said in one line that
+    (model.in_channels=4) is given the mean of its training scans instead, said in one line that
     names the file. A student of x, y, z alone needs none."""
     import warnings
 
@@ -209,7 +209,7 @@ def test_a_scan_without_intensity_is_given_the_training_mean_in_a_warning(tiny_c
     np.save(path, xyz)
     frame = segmenter.open_input(path)[0]
     assert not frame.points[:, 3].any()
-    with pytest.warns(UserWarning, match=f"{path}: no intensity .* given its training mean {mean:.3g}"):
+    with pytest.warns(UserWarning, match=f"{path}: no intensity .* given its training scans' mean {mean:.3g}"):
         result = segmenter.predict(frame)
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # scans with intensity: nothing to say

@@ -172,6 +172,30 @@ def test_mirror_only_augmentation_gives_the_four_mirror_images(rng):
     assert all(70 <= n <= 130 for n in counts.values()), counts
 
 
+def test_intensity_dropout_zeroes_the_drawn_share_of_scans_and_nothing_else(rng):
+    import dataclasses
+
+    from zeroseg3d.geometry.augment import augmented, draw_augmentation, random_transform
+
+    points = _frame(rng, 50).points
+    draws = [draw_augmentation(AugmentConfig(intensity_dropout=0.25), np.random.default_rng(s)) for s in range(800)]
+    dropped = [d.drop_intensity for d in draws]
+    assert 160 <= sum(dropped) <= 240, sum(dropped)
+    for draw in draws[:40]:
+        out = augmented(points, draw)
+        kept = augmented(points, dataclasses.replace(draw, drop_intensity=False))
+        np.testing.assert_array_equal(out[:, :3], kept[:, :3])   # geometry as ever
+        np.testing.assert_array_equal(out[:, 3], 0 if draw.drop_intensity else points[:, 3])
+    # without it nothing more is drawn: the same transforms and jitter as the config had before
+    plain = draw_augmentation(AugmentConfig(), np.random.default_rng(3))
+    assert not plain.drop_intensity
+    generator = np.random.default_rng(3)
+    np.testing.assert_array_equal(plain.transform, random_transform(AugmentConfig(), generator))
+    assert plain.jitter_seed == int(generator.integers(2 ** 63))
+    with pytest.raises(Exception, match="intensity_dropout must be in"):
+        AugmentConfig(intensity_dropout=1.5)
+
+
 def test_jitter_is_clipped_normal_noise_repeatable_per_seed_and_thread_count(rng):
     import torch
 

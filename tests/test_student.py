@@ -122,6 +122,31 @@ def test_a_student_of_x_y_z_alone_reads_no_intensity():
         assert torch.equal(logits, without) == (channels == 3)
 
 
+def test_a_scan_without_intensity_is_given_the_training_mean_within_its_batch():
+    batch = _flat_checkerboard()
+    n = len(batch["points"])
+    blank = batch["points"].clone()
+    blank[:, 3] = 0
+    given = batch["points"].clone()
+    given[:, 3] = 0.3
+    coords = batch["voxel_coords"]
+    two = {"points": torch.cat([batch["points"], blank]), "offsets": torch.tensor([0, n, 2 * n]),
+           "voxel_coords": torch.cat([coords, torch.cat([torch.ones_like(coords[:, :1]), coords[:, 1:]], 1)]),
+           "point_to_voxel": torch.cat([batch["point_to_voxel"], batch["point_to_voxel"] + len(coords)])}
+    torch.manual_seed(0)
+    model = create_student(ModelConfig(), 32).eval()
+    model.input_norm.running_mean[3] = 0.3
+    text = text_matrix(2)
+    with torch.no_grad():
+        logits = model(two, text)["logits"]
+        alone = model(batch, text)["logits"]
+        as_given = model({**batch, "points": given}, text)["logits"]
+    # the scan with intensity as alone; the one without as if its intensity were the mean
+    torch.testing.assert_close(logits[:n], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits[n:], as_given, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(logits[n:], logits[:n])
+
+
 def _every(frame, n):
     """Every n-th point of ``frame``: the same scene, classes and voxels mostly, 1/n of the
     per-point work."""

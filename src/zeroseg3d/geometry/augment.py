@@ -45,23 +45,29 @@ def apply_transform(xyz: np.ndarray, transform: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Augmentation:
-    """One scan's draw: the rigid-plus-scale ``transform`` (4, 4) and, for jitter, the seed of
-    its noise with the noise's sigma and clip (``jitter_seed`` None: no jitter)."""
+    """One scan's draw: the rigid-plus-scale ``transform`` (4, 4), for jitter the seed of its
+    noise with the noise's sigma and clip (``jitter_seed`` None: no jitter), and whether its
+    intensity is dropped (set to 0)."""
 
     transform: np.ndarray
     jitter_seed: int | None = None
     jitter_sigma: float = 0.0
     jitter_clip: float = 0.0
+    drop_intensity: bool = False
 
 
 def draw_augmentation(config: AugmentConfig, rng: np.random.Generator) -> Augmentation:
-    """A scan's augmentation drawn from ``rng`` (the transform, then the jitter's seed)."""
+    """A scan's augmentation drawn from ``rng`` (the transform, the jitter's seed, then whether
+    the intensity drops; each drawn only where the config asks for it)."""
     if not config.enabled:
         return Augmentation(np.eye(4))
     transform = random_transform(config, rng)
-    if config.jitter_sigma <= 0:
-        return Augmentation(transform)
-    return Augmentation(transform, int(rng.integers(2 ** 63)), config.jitter_sigma, config.jitter_clip)
+    draw = Augmentation(transform)
+    if config.jitter_sigma > 0:
+        draw = Augmentation(transform, int(rng.integers(2 ** 63)), config.jitter_sigma, config.jitter_clip)
+    if config.intensity_dropout > 0:
+        draw.drop_intensity = bool(rng.random() < config.intensity_dropout)
+    return draw
 
 
 def augmented(points: np.ndarray, augmentation: Augmentation) -> np.ndarray:
@@ -78,7 +84,7 @@ def apply_augmentations(points, offsets, augmentations: list[Augmentation | None
     (``offsets`` (B + 1,) delimit the scans, one augmentation each, None: left as read): the
     transform in float64 (``transformed_columns``), then the jitter: normal noise drawn by
     torch from a generator seeded by the draw (twice numpy's float32 normal rate; the same
-    draw on one thread or many), clipped."""
+    draw on one thread or many), clipped; then the intensity (column 3) dropped to 0 where drawn."""
     import torch
 
     bounds = offsets.tolist()
@@ -96,3 +102,5 @@ def apply_augmentations(points, offsets, augmentations: list[Augmentation | None
             noise.mul_(augmentation.jitter_sigma).clamp_(-augmentation.jitter_clip, augmentation.jitter_clip)
             for axis in range(3):
                 part[:, axis].add_(noise[axis])
+        if augmentation.drop_intensity and part.shape[1] > 3:
+            part[:, 3] = 0

@@ -48,6 +48,9 @@ class AugmentConfig:
     scale_max: float = 1.05
     jitter_sigma: float = 0.01       # metres, clipped to +-jitter_clip
     jitter_clip: float = 0.05
+    # share of training scans whose intensity is dropped (every value 0, read as a scan without
+    # any): a student of intensity then also learns to segment scans that have none
+    intensity_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         from zeroseg3d.errors import ConfigError
@@ -60,6 +63,8 @@ class AugmentConfig:
              f"data.augment needs 0 < scale_min <= scale_max, not {self.scale_min}, {self.scale_max}"),
             (self.jitter_sigma >= 0 and self.jitter_clip >= 0,
              f"data.augment jitter must be >= 0, not {self.jitter_sigma}, {self.jitter_clip}"),
+            (0 <= self.intensity_dropout <= 1,
+             f"data.augment.intensity_dropout must be in [0, 1], not {self.intensity_dropout}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -32,13 +32,30 @@ class ZeroShotSegmentor(nn.Module):
 
     def voxel_features(self, batch: dict) -> torch.Tensor:
         """(V, c) backbone features of every voxel of the batch, from the means of its points'
-        first ``config.in_channels`` channels (x, y, z and intensity, or x, y, z)."""
+        first ``config.in_channels`` channels (x, y, z and intensity, or x, y, z). A scan without
+        intensity (every value 0: a file without the field, or dropped in training by
+        data.augment.intensity_dropout) is given the input norm's running mean there, the mean of
+        the training scans and the value the norm centres on."""
         coords = batch["voxel_coords"]
         points = batch["points"][:, :self.config.in_channels]
+        if self.config.in_channels == 4 and self.input_norm is not None:
+            points = self._intensity_stand_in(points, batch["offsets"])
         features = scatter_mean(points, batch["point_to_voxel"], coords.shape[0])
         if self.input_norm is not None:
             features = self.input_norm(features)
         return self.backbone(features, coords, len(batch["offsets"]) - 1)
+
+    def _intensity_stand_in(self, points: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """(N, 4) ``points`` with the input norm's running mean as the intensity of every scan
+        (``offsets`` (B + 1,) delimit them) whose intensities are all 0; the others' as they are.
+        No host synchronisation: the scans are told apart on the points' device."""
+        counts = offsets.diff()
+        scan = torch.repeat_interleave(torch.arange(len(counts), device=points.device), counts,
+                                       output_size=len(points))
+        present = torch.zeros(len(counts), dtype=points.dtype, device=points.device).index_add_(
+            0, scan, points[:, 3].abs()) > 0
+        intensity = torch.where(present[scan], points[:, 3], self.input_norm.running_mean[3].to(points.dtype))
+        return torch.cat([points[:, :3], intensity[:, None]], dim=1)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """(R, D) unit embeddings in CLIP space of (R, c) backbone features."""
