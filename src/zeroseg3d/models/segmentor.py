@@ -49,7 +49,7 @@ class ZeroShotSegmentor(nn.Module):
         """(N, 4) ``points`` with the input norm's running mean as the intensity of every scan
         (``offsets`` (B + 1,) delimit them) whose intensities are all 0; the others' as they are.
         No host synchronisation: the scans are told apart on the points' device."""
-        counts = offsets.diff()
+        counts = offsets.to(points.device).diff()
         scan = torch.repeat_interleave(torch.arange(len(counts), device=points.device), counts,
                                        output_size=len(points))
         present = torch.zeros(len(counts), dtype=points.dtype, device=points.device).index_add_(
