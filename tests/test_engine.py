@@ -197,7 +197,6 @@ def test_a_scan_without_intensity_is_given_the_training_mean_in_a_warning(tiny_c
     names the file. A student of x, y, z alone needs none."""
     import warnings
 
-    from zeroseg3d.engine.evaluate import intensity_stand_in
     from zeroseg3d.models.config import ModelConfig
     from zeroseg3d.models.segmentor import create_student
 
@@ -218,7 +217,7 @@ def test_a_scan_without_intensity_is_given_the_training_mean_in_a_warning(tiny_c
     np.testing.assert_array_equal(result.labels, given.labels)
     np.testing.assert_array_equal(result.scores, given.scores)
     assert not np.array_equal(zeros.scores, result.scores)   # (intensity near 0: what it was given before)
-    assert intensity_stand_in(create_student(ModelConfig(in_channels=3), 32), frame.points) is None
+    assert create_student(ModelConfig(in_channels=3), 32).intensity_stand_in() is None
     capsys.readouterr()
     assert main(["predict", str(tiny_checkpoint), str(path), "--out", str(tmp_path / "out")]) == 0
     assert f"zeroseg3d: warning: {path}: no intensity (every value 0)" in capsys.readouterr().err

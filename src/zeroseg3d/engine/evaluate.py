@@ -18,30 +18,17 @@ from zeroseg3d.utils.device import autocast, to_device
 
 
 
-def intensity_stand_in(model, points: np.ndarray) -> float | None:
-    """For a scan without intensity (every value 0, as a file without the field reads) and a
-    student that reads it (``model.config.in_channels`` 4): what the student is given there
-    (ZeroShotSegmentor.voxel_features: its input norm's running mean, the mean intensity of its
-    training scans; 0 without an input norm). None for a scan with intensity, a student of x, y,
-    z alone, or one whose training scans had none either (a running mean of exactly 0)."""
-    if model.config.in_channels < 4 or points[:, 3].any():
-        return None
-    if model.input_norm is None:
-        return 0.0
-    mean = float(model.input_norm.running_mean[3])
-    return None if mean == 0 else mean
-
-
 @torch.no_grad()
 def predict_logits(model, text: torch.Tensor, sample, device: str = "cpu", precision: str = "auto",
                    source=None) -> torch.Tensor:
     """(N, C) float32 logits of one sample, the network run at ``precision`` (utils/device.py).
     A scan without intensity given to a student that reads it is said in a warning naming
     ``source`` (default: the sample's frame id), with what the student is given in its place
-    (intensity_stand_in)."""
-    stand_in = intensity_stand_in(model, sample.points)
-    if stand_in is not None:
-        given = f"its training scans' mean {stand_in:.3g}" if model.input_norm is not None else "0"
+    (ZeroShotSegmentor.intensity_stand_in); not for a student whose training scans had none
+    either (a stand-in of exactly 0)."""
+    stand_in = model.intensity_stand_in()
+    if model.config.in_channels == 4 and not sample.points[:, 3].any() and (stand_in is None or stand_in != 0):
+        given = "0" if stand_in is None else f"its training scans' mean {float(stand_in):.3g}"
         warnings.warn(f"{source or sample.frame_id}: no intensity (every value 0), which this student reads "
                       f"(model.in_channels=4): given {given}, it predicts worse than with the scan's own; a "
                       "student trained with model.in_channels=3 (or data.augment.intensity_dropout) needs none")

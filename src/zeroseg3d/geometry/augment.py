@@ -62,12 +62,9 @@ def draw_augmentation(config: AugmentConfig, rng: np.random.Generator) -> Augmen
     if not config.enabled:
         return Augmentation(np.eye(4))
     transform = random_transform(config, rng)
-    draw = Augmentation(transform)
-    if config.jitter_sigma > 0:
-        draw = Augmentation(transform, int(rng.integers(2 ** 63)), config.jitter_sigma, config.jitter_clip)
-    if config.intensity_dropout > 0:
-        draw.drop_intensity = bool(rng.random() < config.intensity_dropout)
-    return draw
+    jitter = (int(rng.integers(2 ** 63)), config.jitter_sigma, config.jitter_clip) if config.jitter_sigma > 0 else ()
+    drop = config.intensity_dropout > 0 and bool(rng.random() < config.intensity_dropout)
+    return Augmentation(transform, *jitter, drop_intensity=drop)
 
 
 def augmented(points: np.ndarray, augmentation: Augmentation) -> np.ndarray:

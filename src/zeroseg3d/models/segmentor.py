@@ -38,23 +38,33 @@ class ZeroShotSegmentor(nn.Module):
         the training scans and the value the norm centres on."""
         coords = batch["voxel_coords"]
         points = batch["points"][:, :self.config.in_channels]
-        if self.config.in_channels == 4 and self.input_norm is not None:
-            points = self._intensity_stand_in(points, batch["offsets"])
+        stand_in = self.intensity_stand_in()
+        if stand_in is not None:
+            points = self._with_stand_in(points, batch["offsets"], stand_in)
         features = scatter_mean(points, batch["point_to_voxel"], coords.shape[0])
         if self.input_norm is not None:
             features = self.input_norm(features)
         return self.backbone(features, coords, len(batch["offsets"]) - 1)
 
-    def _intensity_stand_in(self, points: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        """(N, 4) ``points`` with the input norm's running mean as the intensity of every scan
-        (``offsets`` (B + 1,) delimit them) whose intensities are all 0; the others' as they are.
-        No host synchronisation: the scans are told apart on the points' device."""
+    def intensity_stand_in(self) -> torch.Tensor | None:
+        """The intensity this student gives a scan without any (voxel_features): its input norm's
+        running mean, the mean of its training scans (0-d tensor). None for a student of x, y, z
+        alone or one without an input norm, which reads such a scan as it is."""
+        if self.config.in_channels < 4 or self.input_norm is None:
+            return None
+        return self.input_norm.running_mean[3]
+
+    @staticmethod
+    def _with_stand_in(points: torch.Tensor, offsets: torch.Tensor, stand_in: torch.Tensor) -> torch.Tensor:
+        """(N, 4) ``points`` with ``stand_in`` as the intensity of every scan (``offsets`` (B + 1,)
+        delimit them) whose intensities are all 0; the others' as they are. No host
+        synchronisation: the scans are told apart on the points' device."""
         counts = offsets.to(points.device).diff()
         scan = torch.repeat_interleave(torch.arange(len(counts), device=points.device), counts,
                                        output_size=len(points))
         present = torch.zeros(len(counts), dtype=points.dtype, device=points.device).index_add_(
             0, scan, points[:, 3].abs()) > 0
-        intensity = torch.where(present[scan], points[:, 3], self.input_norm.running_mean[3].to(points.dtype))
+        intensity = torch.where(present[scan], points[:, 3], stand_in.to(points.dtype))
         return torch.cat([points[:, :3], intensity[:, None]], dim=1)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
